@@ -1,0 +1,157 @@
+"""Ingestion: mappings, quarantine with file/line/field, idempotent reloads, versions, encodings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from tests.conftest import FIXTURES, published_rows, work_rows
+from transforms.errors import SegflowError
+from transforms.ingest import ingest
+
+EXPORT = FIXTURES / "brand_export"
+
+
+def load_cn(settings):
+    return ingest(settings, [EXPORT / "orders_cn.csv"], "orders", EXPORT / "orders_cn_mapping.yml")
+
+
+def test_chinese_header_export_loads_through_mapping(settings):
+    [result] = load_cn(settings)
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (8, 3, 5)
+    assert result.ignored_columns == ["备注"]
+    rows = work_rows(
+        settings,
+        "select order_id, phone, status, amount, refund_amount, channel, "
+        "strftime(created_at at time zone 'Asia/Shanghai', '%Y-%m-%d %H:%M'), _line from raw.orders order by order_id",
+    )
+    assert rows == [
+        ("A001", "13800138000", "paid", Decimal("199.00"), None, "miniprogram", "2026-03-01 09:30", 2),
+        ("A002", "13800138000", "completed", Decimal("1280.50"), None, "tmall", "2026-03-01 23:59", 3),
+        (
+            "A006",
+            "13900001114",
+            "refunded",
+            Decimal("88.00"),
+            Decimal("88.00"),
+            "offline",
+            "2026-03-02 12:00",
+            7,
+        ),
+    ]
+
+
+def test_bad_rows_are_quarantined_with_line_field_and_reason(settings):
+    load_cn(settings)
+    rows = published_rows(
+        settings, "select line, field, value, reason from ingest_quarantine order by line, field"
+    )
+    assert [(line, field, value) for line, field, value, _ in rows] == [
+        (4, "created_at", "2026-13-45 10:00:00"),
+        (5, "amount", "-20.00"),
+        (6, "order_id", None),
+        (8, "phone", "12345"),
+        (9, "status", "发货中"),
+    ]
+    reasons = {field: reason for _, field, _, reason in rows}
+    assert reasons["amount"] == "negative value"
+    assert reasons["order_id"] == "required field is empty"
+    assert "timestamp" in reasons["created_at"]
+    assert "values:" in reasons["status"]
+
+
+def test_same_file_twice_loads_nothing_twice(settings):
+    load_cn(settings)
+    [again] = load_cn(settings)
+    assert again.status == "skipped"
+    assert work_rows(settings, "select count(*) from raw.orders") == [(3,)]
+    assert published_rows(settings, "select count(*) from ingest_quarantine") == [(5,)]
+
+
+def test_later_status_change_is_a_new_version(settings):
+    load_cn(settings)
+    ingest(settings, [EXPORT / "orders_cn_update.csv"], "orders", EXPORT / "orders_update_mapping.yml")
+    versions = work_rows(
+        settings,
+        "select status, refund_amount from raw.orders where order_id = 'A001' order by _loaded_at, _line",
+    )
+    assert versions == [("paid", None), ("refunded", Decimal("199.00"))]
+
+
+def test_too_many_bad_rows_refuses_the_file_and_keeps_what_was_loaded(make_settings):
+    strict = make_settings({"ingest": {"max_quarantine_share": 0.05}})
+    ingest(strict, [EXPORT / "orders_gb18030.csv"], "orders", EXPORT / "orders_gb18030_mapping.yml")
+    with pytest.raises(SegflowError, match=r"orders_cn\.csv: 5 of 8 rows are bad"):
+        load_cn(strict)
+    assert work_rows(strict, "select order_id from raw.orders order by 1") == [("G001",), ("G002",)]
+    assert published_rows(strict, "select count(*) from ingest_quarantine") == [(0,)]
+    assert work_rows(strict, "select count(*) from meta.ingest_files where kind = 'orders'") == [(1,)]
+
+
+def test_gb18030_needs_the_encoding_setting(settings, tmp_path):
+    mapping = tmp_path / "no_encoding.yml"
+    mapping.write_text(
+        (EXPORT / "orders_gb18030_mapping.yml").read_text(encoding="utf-8").replace("encoding: gb18030", ""),
+        encoding="utf-8",
+    )
+    with pytest.raises(SegflowError, match=r"orders_gb18030\.csv line 1: not UTF-8 .*encoding: gb18030"):
+        ingest(settings, [EXPORT / "orders_gb18030.csv"], "orders", mapping)
+    [result] = ingest(
+        settings, [EXPORT / "orders_gb18030.csv"], "orders", EXPORT / "orders_gb18030_mapping.yml"
+    )
+    assert result.rows_loaded == 2
+    assert work_rows(settings, "select status from raw.orders order by order_id") == [
+        ("paid",),
+        ("completed",),
+    ]
+
+
+def test_missing_required_column_and_empty_file_are_refused(settings, tmp_path):
+    no_amount = tmp_path / "orders_no_amount.csv"
+    no_amount.write_text("order_id,created_at,status,phone\nX1,2026-03-01T10:00:00+08:00,paid,13800000001\n")
+    with pytest.raises(SegflowError, match="required column 'amount' is missing"):
+        ingest(settings, [no_amount], "orders")
+    empty = tmp_path / "orders_empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(SegflowError, match="0 bytes"):
+        ingest(settings, [empty], "orders")
+
+
+def test_future_dated_order_and_unknown_column(settings, tmp_path):
+    path = tmp_path / "orders_future.csv"
+    path.write_text(
+        "order_id,created_at,status,amount,phone,coupon_code\n"
+        "F1,2026-03-01T10:00:00+08:00,paid,10,13800000001,X\n"
+        "F2,2099-01-01T10:00:00+08:00,paid,10,13800000002,Y\n"
+    )
+    [result] = ingest(settings, [path], "orders", loaded_at=datetime(2026, 3, 2, tzinfo=UTC))
+    assert result.ignored_columns == ["coupon_code"]
+    assert published_rows(settings, "select line, field, reason from ingest_quarantine") == [
+        (3, "created_at", "in the future (after the load time)")
+    ]
+
+
+def test_parquet_and_jsonl(settings, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "order_id": ["P1"],
+            "created_at": ["2026-03-01 10:00:00"],
+            "status": ["paid"],
+            "amount": [12.5],
+            "unionid": ["oUabc"],
+        }
+    )
+    pq.write_table(table, tmp_path / "orders.parquet")
+    (tmp_path / "orders.jsonl").write_text(
+        '{"order_id": "J1", "created_at": "2026-03-01T10:00:00+08:00", "status": "paid", "amount": 3, "email": " A@B.com "}\n'
+    )
+    ingest(settings, [tmp_path / "orders.parquet", tmp_path / "orders.jsonl"], "orders")
+    assert work_rows(settings, "select order_id, amount, email, unionid from raw.orders order by 1") == [
+        ("J1", Decimal("3.00"), "a@b.com", None),
+        ("P1", Decimal("12.50"), None, "oUabc"),
+    ]

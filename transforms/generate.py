@@ -1,0 +1,432 @@
+"""Deterministic sample data for a tea and skin-care brand, written as daily landing files.
+
+Vectorised with numpy: the same seed and size always give the same files. Orders arrive late,
+twice, and change status after they were first delivered; people appear under several
+identifiers; a shop phone is shared by many buyers; some contacts never order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+SHOP_PHONE = "13800000000"
+CHANNELS = np.array(["wecom", "miniprogram", "tmall", "douyin", "offline", "referral"])
+CHANNEL_WEIGHTS = np.array([0.22, 0.28, 0.2, 0.15, 0.1, 0.05])
+CITIES = np.array(["上海", "北京", "杭州", "广州", "深圳", "成都", "南京", "武汉", "苏州", "西安"])
+OCCUPATIONS = np.array(["学生", "白领", "自由职业", "教师", "医生", "企业主"])
+LIFE_STAGES = np.array(["单身", "新婚", "宝妈", "有娃家庭", "空巢"])
+TOPICS = np.array(["白茶", "乌龙", "绿茶", "护肤", "面膜", "送礼", "冲泡技巧"])
+QUESTIONS = {
+    "年龄段": np.array(["18-24", "25-34", "35-44", "45+"]),
+    "身份": np.array(["学生", "上班族", "宝妈"]),
+    "肤质": np.array(["油皮", "干皮", "混合皮", "敏感肌"]),
+}
+MANUAL_TAGS = np.array(["VIP关怀", "偏好电话沟通", "价格敏感", "团购意向"])
+
+# sku, name, category, subcategory, price_line, list_price, consumption cycle in days (0: none)
+PRODUCTS = [
+    ("TEA-JAS-P", "特级茉莉花茶", "茶", "茉莉花茶", "premium", 298, 30),
+    ("TEA-JAS-V", "茉莉花茶", "茶", "茉莉花茶", "value", 88, 30),
+    ("TEA-OOL-P", "大红袍礼盒", "茶", "乌龙茶", "premium", 588, 45),
+    ("TEA-OOL-V", "铁观音", "茶", "乌龙茶", "value", 128, 30),
+    ("TEA-WHT-P", "白毫银针", "茶", "白茶", "premium", 468, 60),
+    ("TEA-WHT-V", "寿眉", "茶", "白茶", "value", 98, 30),
+    ("TEA-GRN-P", "明前龙井", "茶", "绿茶", "premium", 398, 30),
+    ("TEA-GRN-V", "碧螺春", "茶", "绿茶", "value", 108, 30),
+    ("TEA-BLK-P", "正山小种礼盒", "茶", "红茶", "premium", 358, 45),
+    ("TEA-BLK-V", "滇红", "茶", "红茶", "value", 78, 30),
+    ("SKN-MSK-P", "修护面膜(10片)", "护肤", "面膜", "premium", 268, 30),
+    ("SKN-MSK-V", "补水面膜(5片)", "护肤", "面膜", "value", 69, 15),
+    ("SKN-SER-P", "精华液", "护肤", "精华", "premium", 520, 60),
+    ("SKN-CLN-V", "洁面乳", "护肤", "洁面", "value", 89, 60),
+    ("GFT-SET-P", "茶具礼盒", "礼品", "茶具", "premium", 699, 0),
+]
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    out_dir: Path
+    orders: int
+    order_rows: int
+    contacts: int
+    people: int
+    days: int
+    first_day: date
+    last_day: date
+
+
+def _ids(prefix: str, numbers: np.ndarray, width: int = 8) -> np.ndarray:
+    return np.char.add(prefix, np.char.zfill(numbers.astype(str), width))
+
+
+def _pick(rng: np.random.Generator, values: np.ndarray, size: int, weights=None) -> np.ndarray:
+    return values[rng.choice(len(values), size=size, p=weights)]
+
+
+def _maybe(rng: np.random.Generator, values: np.ndarray, share: float) -> np.ndarray:
+    out = values.astype(object)
+    out[rng.random(len(values)) >= share] = None
+    return out
+
+
+def _write(table: pa.Table, days: np.ndarray, out_dir: Path, kind: str, first_day: date, fmt: str) -> None:
+    """One landing file per day: landing/<kind>/<kind>_<YYYY-MM-DD>.<fmt>."""
+    folder = out_dir / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    order = np.argsort(days, kind="stable")
+    table = table.take(pa.array(order))
+    days = days[order]
+    unique_days, starts = np.unique(days, return_index=True)
+    ends = list(starts[1:]) + [len(days)]
+    for day, start, end in zip(unique_days, starts, ends, strict=True):
+        stamp = (first_day + timedelta(days=int(day))).isoformat()
+        chunk = table.slice(int(start), int(end - start))
+        path = folder / f"{kind}_{stamp}.{fmt}"
+        if fmt == "parquet":
+            pq.write_table(chunk, path)
+        else:
+            pacsv.write_csv(chunk, path)
+
+
+def _timestamps(days: np.ndarray, seconds: np.ndarray, first_day: date, tz: str) -> pa.Array:
+    base = np.datetime64(first_day.isoformat(), "s") - np.timedelta64(
+        8, "h"
+    )  # business day 00:00 (UTC+8) in UTC
+    values = base + days.astype("timedelta64[D]") + seconds.astype("timedelta64[s]")
+    return pa.array(values.astype("datetime64[s]"), type=pa.timestamp("s", tz="UTC"))
+
+
+def generate(
+    out_dir: Path,
+    orders: int = 20_000,
+    days: int = 365,
+    last_day: date = date(2026, 6, 30),
+    seed: int = 7,
+    fmt: str = "csv",
+) -> GenerateResult:
+    rng = np.random.default_rng(seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    first_day = last_day - timedelta(days=days - 1)
+    n_people = max(60, orders // 7)
+    person = np.arange(n_people)
+
+    # -- people and their identifiers --------------------------------------------------------
+    phones = (13_000_000_001 + person * 7919 % 8_999_999_999).astype(np.int64).astype(str)
+    has_phone = rng.random(n_people) < 0.85
+    has_unionid = rng.random(n_people) < 0.7
+    has_email = rng.random(n_people) < 0.25
+    has_member = rng.random(n_people) < 0.35
+    has_unionid |= ~(has_phone | has_email | has_member)
+    unionids = _ids("oU", person)
+    emails = np.char.add(_ids("user", person, 6), "@example.com")
+    members = _ids("M", person, 7)
+    pref_channel = _pick(rng, CHANNELS, n_people, CHANNEL_WEIGHTS)
+    # Buyers: 75% of people; weights make a minority of heavy buyers.
+    is_buyer = rng.random(n_people) < 0.75
+    is_buyer[0] = True
+    buyers = person[is_buyer]
+    weights = rng.pareto(1.6, len(buyers)) + 0.3
+    weights /= weights.sum()
+    signup_day = rng.integers(0, days, n_people)
+
+    # -- contacts: most people, some twice under different identifiers -------------------------
+    has_contact = rng.random(n_people) < 0.85
+    has_contact |= ~is_buyer
+    contact_person = person[has_contact]
+    twice = contact_person[(rng.random(len(contact_person)) < 0.1) & has_unionid[contact_person]]
+    contact_rows = np.concatenate([contact_person, twice])
+    second = np.concatenate([np.zeros(len(contact_person), bool), np.ones(len(twice), bool)])
+    nc = len(contact_rows)
+    consent_roll = rng.random(nc)
+    contacts = pa.table(
+        {
+            # A second contact row carries only the unionid (a WeCom add), the first all identifiers.
+            "phone": pa.array(np.where(has_phone[contact_rows] & ~second, phones[contact_rows], None)),
+            "unionid": pa.array(np.where(has_unionid[contact_rows], unionids[contact_rows], None)),
+            "email": pa.array(np.where(has_email[contact_rows] & ~second, emails[contact_rows], None)),
+            "member_id": pa.array(np.where(has_member[contact_rows] & ~second, members[contact_rows], None)),
+            "source_channel": pa.array(pref_channel[contact_rows]),
+            "signup_at": _timestamps(signup_day[contact_rows], rng.integers(0, 86400, nc), first_day, "UTC"),
+            "gender": pa.array(_maybe(rng, _pick(rng, np.array(["女", "男"]), nc, [0.68, 0.32]), 0.9)),
+            "birthday": pa.array(
+                (np.datetime64("1970-01-01") + rng.integers(0, 365 * 35, nc).astype("timedelta64[D]")).astype(
+                    "datetime64[D]"
+                )
+            ),
+            "city": pa.array(_pick(rng, CITIES, nc)),
+            "occupation": pa.array(_maybe(rng, _pick(rng, OCCUPATIONS, nc), 0.6)),
+            "life_stage": pa.array(_maybe(rng, _pick(rng, LIFE_STAGES, nc), 0.5)),
+            "opted_out": pa.array(rng.random(nc) < 0.05),
+            "marketing_consent": pa.array(
+                np.where(consent_roll < 0.7, "true", np.where(consent_roll < 0.75, "false", None))
+            ),
+        }
+    )
+    _write(contacts, signup_day[contact_rows], out_dir, "contacts", first_day, fmt)
+
+    # -- products ----------------------------------------------------------------------------
+    products = pa.table(
+        {
+            "sku": [p[0] for p in PRODUCTS],
+            "product_name": [p[1] for p in PRODUCTS],
+            "category": [p[2] for p in PRODUCTS],
+            "subcategory": [p[3] for p in PRODUCTS],
+            "price_line": [p[4] for p in PRODUCTS],
+            "list_price": [float(p[5]) for p in PRODUCTS],
+            "cycle_days": [p[6] or None for p in PRODUCTS],
+        }
+    )
+    _write(products, np.zeros(len(PRODUCTS), dtype=np.int64), out_dir, "products", first_day, fmt)
+
+    # -- orders ------------------------------------------------------------------------------
+    buyer = rng.choice(buyers, size=orders, p=weights)
+    # Orders come after signup; a buyer's first signup day bounds their orders from below.
+    order_day = np.minimum(signup_day[buyer] + rng.integers(0, days, orders) // 2, days - 1)
+    hour_mix = rng.choice(24, size=orders, p=_hour_weights())
+    order_second = hour_mix * 3600 + rng.integers(0, 3600, orders)
+    channel = np.where(
+        rng.random(orders) < 0.7, pref_channel[buyer], _pick(rng, CHANNELS, orders, CHANNEL_WEIGHTS)
+    )
+    order_ids = _ids("O", np.arange(orders) + 1, 9)
+    # Which identifier an order carries depends on the channel it came through.
+    wants_unionid = np.isin(channel, ["wecom", "miniprogram"])
+    use_member = (channel == "offline") & has_member[buyer]
+    use_unionid = ~use_member & wants_unionid & has_unionid[buyer]
+    use_phone = ~use_member & ~use_unionid & has_phone[buyer]
+    # Buyers lacking the channel's usual identifier order under another one they have.
+    use_unionid |= ~(use_member | use_unionid | use_phone) & has_unionid[buyer]
+    use_member |= ~(use_member | use_unionid | use_phone) & has_member[buyer]
+    use_email = ~(use_member | use_unionid | use_phone)
+    # Mini-program orders also record the phone the buyer gave: this links unionid and phone.
+    also_phone = use_unionid & has_phone[buyer] & (rng.random(orders) < 0.5)
+    order_phone = np.where(use_phone | also_phone, phones[buyer], None).astype(object)
+    # A shop phone typed in by staff for walk-in buyers: the junk identifier to guard against.
+    shop = rng.random(orders) < 0.004
+    order_phone[shop] = SHOP_PHONE
+
+    # Items: 1-3 lines per order, skewed towards tea.
+    n_items = rng.choice([1, 2, 3], size=orders, p=[0.6, 0.3, 0.1])
+    item_order = np.repeat(np.arange(orders), n_items)
+    sku_index = rng.choice(len(PRODUCTS), size=len(item_order), p=_product_weights())
+    quantity = rng.choice([1, 2, 3], size=len(item_order), p=[0.75, 0.2, 0.05])
+    list_price = np.array([p[5] for p in PRODUCTS], dtype=np.float64)[sku_index]
+    line_amount = list_price * quantity
+    gross = np.bincount(item_order, weights=line_amount, minlength=orders)
+    amount = np.round(gross * rng.uniform(0.85, 1.0, orders), 2)
+    is_gift = rng.random(orders) < np.where(np.isin(channel, ["tmall", "wecom"]), 0.2, 0.08)
+
+    # Final status and when it was reached.
+    roll = rng.random(orders)
+    recent = order_day >= days - 2
+    status = np.select(
+        [roll < 0.05, roll < 0.10, roll < 0.14, roll < 0.17, recent & (roll < 0.5)],
+        ["created", "cancelled", "refunded", "partially_refunded", "paid"],
+        default="completed",
+    )
+    refund_amount = np.where(
+        status == "refunded",
+        amount,
+        np.where(status == "partially_refunded", np.round(amount * 0.3, 2), np.nan),
+    )
+    change_lag = rng.integers(1, 15, orders)
+    change_day = order_day + change_lag
+    changes_later = np.isin(status, ["completed", "refunded", "partially_refunded"]) & (change_day < days)
+    first_status = np.where(changes_later, "paid", status)
+    first_status = np.where(
+        ~changes_later & np.isin(status, ["refunded", "partially_refunded", "completed"]),
+        "paid",
+        first_status,
+    )
+    final_visible = np.where(changes_later, status, first_status)
+
+    created = _timestamps(order_day, order_second, first_day, "UTC")
+    paid_at = _timestamps(order_day, order_second + 120, first_day, "UTC")
+    paid_mask = ~np.isin(first_status, ["created", "cancelled"])
+    changed_at = _timestamps(change_day, rng.integers(0, 86400, orders), first_day, "UTC")
+    arrival_day = np.minimum(order_day + (rng.random(orders) < 0.02) * rng.integers(1, 4, orders), days - 1)
+
+    def order_rows(
+        index: np.ndarray, version_status: np.ndarray, updated: pa.Array, with_refund: bool
+    ) -> pa.Table:
+        refund = refund_amount[index] if with_refund else np.full(len(index), np.nan)
+        return pa.table(
+            {
+                "order_id": pa.array(order_ids[index]),
+                "created_at": created.take(pa.array(index)),
+                "updated_at": updated,
+                "paid_at": pa.array(
+                    np.where(
+                        paid_mask[index], paid_at.take(pa.array(index)).to_numpy(zero_copy_only=False), None
+                    ),
+                    type=pa.timestamp("s", tz="UTC"),
+                ),
+                "status": pa.array(version_status),
+                "amount": pa.array(amount[index]),
+                "refund_amount": pa.array(refund, mask=np.isnan(refund)),
+                "refunded_at": pa.array(
+                    np.where(with_refund & ~np.isnan(refund), updated.to_numpy(zero_copy_only=False), None),
+                    type=pa.timestamp("s", tz="UTC"),
+                ),
+                "channel": pa.array(channel[index]),
+                "is_gift": pa.array(is_gift[index]),
+                "phone": pa.array(order_phone[index]),
+                "unionid": pa.array(
+                    np.where(
+                        (use_unionid[index] | shop[index]) & has_unionid[buyer[index]],
+                        unionids[buyer[index]],
+                        None,
+                    )
+                ),
+                "email": pa.array(np.where(use_email[index], emails[buyer[index]], None)),
+                "member_id": pa.array(np.where(use_member[index], members[buyer[index]], None)),
+            }
+        )
+
+    everyone = np.arange(orders)
+    first_updated = pa.array(
+        np.where(paid_mask, paid_at.to_numpy(zero_copy_only=False), created.to_numpy(zero_copy_only=False)),
+        type=pa.timestamp("s", tz="UTC"),
+    )
+    first_versions = order_rows(everyone, first_status, first_updated, False)
+    later = everyone[changes_later]
+    second_versions = order_rows(later, final_visible[later], changed_at.take(pa.array(later)), True)
+    # A re-sent delivery: 1% of first versions arrive again the next day, unchanged.
+    resent = everyone[(rng.random(orders) < 0.01) & (arrival_day < days - 1)]
+    all_orders = pa.concat_tables([first_versions, second_versions, first_versions.take(pa.array(resent))])
+    all_days = np.concatenate([arrival_day, change_day[later], arrival_day[resent] + 1])
+    _write(all_orders, all_days, out_dir, "orders", first_day, fmt)
+
+    items = pa.table(
+        {
+            "order_id": pa.array(order_ids[item_order]),
+            "sku": pa.array(np.array([p[0] for p in PRODUCTS])[sku_index]),
+            "quantity": pa.array(quantity),
+            "price": pa.array(list_price),
+        }
+    )
+    _write(items, arrival_day[item_order], out_dir, "order_items", first_day, fmt)
+
+    # -- engagement events --------------------------------------------------------------------
+    identifiers = {
+        "has_unionid": has_unionid,
+        "has_phone": has_phone,
+        "has_email": has_email,
+        "unionids": unionids,
+        "phones": phones,
+        "emails": emails,
+        "members": members,
+    }
+    _write_events(rng, out_dir, first_day, days, fmt, n_people, signup_day, identifiers)
+
+    return GenerateResult(
+        out_dir=out_dir,
+        orders=orders,
+        order_rows=all_orders.num_rows,
+        contacts=nc,
+        people=n_people,
+        days=days,
+        first_day=first_day,
+        last_day=last_day,
+    )
+
+
+def _write_events(rng, out_dir, first_day, days, fmt, n_people, signup_day, ids: dict):
+    has_unionid, has_phone, has_email = ids["has_unionid"], ids["has_phone"], ids["has_email"]
+    unionids, phones, emails, members = ids["unionids"], ids["phones"], ids["emails"], ids["members"]
+    who_id = np.where(has_unionid, unionids, None).astype(object)
+    who_phone = np.where(~has_unionid & has_phone, phones, None).astype(object)
+    # Everyone without unionid or phone has an email or a member id (see generate()).
+    who_email = np.where(~has_unionid & ~has_phone & has_email, emails, None).astype(object)
+    who_member = np.where(~has_unionid & ~has_phone & ~has_email, members, None).astype(object)
+    frames, event_days = [], []
+
+    def add(kind_name, people, day, **columns):
+        n = len(people)
+        base = {
+            "event_type": pa.array(np.full(n, kind_name)),
+            "occurred_at": _timestamps(day, rng.integers(0, 86400, n), first_day, "UTC"),
+            "unionid": pa.array(who_id[people], type=pa.string()),
+            "phone": pa.array(who_phone[people], type=pa.string()),
+            "email": pa.array(who_email[people], type=pa.string()),
+            "member_id": pa.array(who_member[people], type=pa.string()),
+        }
+        for name in ("topic", "duration_seconds", "question", "answer", "campaign_id", "referred_phone"):
+            base[name] = columns.get(
+                name, pa.nulls(n, pa.string() if name != "duration_seconds" else pa.int64())
+            )
+        frames.append(pa.table(base))
+        event_days.append(day)
+
+    views = rng.integers(0, n_people, n_people * 3)
+    view_day = np.minimum(signup_day[views] + rng.integers(0, 120, len(views)), days - 1)
+    add(
+        "content_view",
+        views,
+        view_day,
+        topic=pa.array(_pick(rng, TOPICS, len(views))),
+        duration_seconds=pa.array(rng.integers(5, 600, len(views))),
+    )
+    for question, answers in QUESTIONS.items():
+        who = np.flatnonzero(rng.random(n_people) < 0.25)
+        add(
+            "questionnaire",
+            who,
+            np.minimum(signup_day[who] + 1, days - 1),
+            question=pa.array(np.full(len(who), question)),
+            answer=pa.array(_pick(rng, answers, len(who))),
+        )
+    joined = rng.integers(0, n_people, n_people // 3)
+    add(
+        "campaign",
+        joined,
+        rng.integers(0, days, len(joined)),
+        campaign_id=pa.array(_pick(rng, np.array(["618", "双11", "中秋礼盒", "新客7天"]), len(joined))),
+    )
+    checkin = np.flatnonzero(rng.random(n_people) < 0.3)
+    add("checkin", checkin, np.minimum(signup_day[checkin] + rng.integers(0, 7, len(checkin)), days - 1))
+    referrers = np.flatnonzero(rng.random(n_people) < 0.04)
+    referred = rng.integers(0, n_people, len(referrers))
+    add(
+        "referral",
+        referrers,
+        np.minimum(signup_day[referrers] + 10, days - 1),
+        referred_phone=pa.array(phones[referred]),
+    )
+    table = pa.concat_tables(frames)
+    _write(table, np.concatenate(event_days), out_dir, "events", first_day, fmt)
+
+    tagged = np.flatnonzero(rng.random(n_people) < 0.03)
+    tag_day = rng.integers(0, days, len(tagged))
+    tags = pa.table(
+        {
+            "unionid": pa.array(who_id[tagged]),
+            "phone": pa.array(who_phone[tagged]),
+            "email": pa.array(who_email[tagged]),
+            "member_id": pa.array(who_member[tagged]),
+            "tag_group": pa.array(np.full(len(tagged), "销售备注")),
+            "tag": pa.array(_pick(rng, MANUAL_TAGS, len(tagged))),
+            "action": pa.array(np.where(rng.random(len(tagged)) < 0.9, "add", "remove")),
+            "operator": pa.array(_pick(rng, np.array(["sales_li", "sales_wang", "sales_zhao"]), len(tagged))),
+            "tagged_at": _timestamps(tag_day, rng.integers(0, 86400, len(tagged)), first_day, "UTC"),
+        }
+    )
+    _write(tags, tag_day, out_dir, "manual_tags", first_day, fmt)
+
+
+def _hour_weights() -> np.ndarray:
+    weights = np.array(
+        [1, 0.5, 0.3, 0.2, 0.2, 0.3, 0.8, 1.5, 2, 2.5, 3, 3, 3.5, 3, 2.5, 2.5, 2.5, 3, 3.5, 4.5, 5.5, 6, 5, 3]
+    )
+    return weights / weights.sum()
+
+
+def _product_weights() -> np.ndarray:
+    weights = np.array([3, 6, 2, 5, 2, 5, 2, 4, 2, 5, 3, 6, 1.5, 3, 0.8])
+    return weights / weights.sum()

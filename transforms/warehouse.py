@@ -1,0 +1,142 @@
+"""The warehouse: a DuckDB work file that only segflow writes, and a published file that readers open.
+
+A DuckDB file takes one writer or many readers, never both. So every write (ingest, build, pack
+export) happens in `<name>.work.duckdb`; publishing copies the published tables into a new file and
+renames it over `<name>.duckdb` in one atomic step. Readers holding the old file keep reading it;
+the next connection sees the new one. Nobody ever waits on a lock to read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import duckdb
+import pyarrow as pa
+
+from transforms.errors import SegflowError
+from transforms.settings import Settings
+
+SCHEMAS = ("raw", "stg", "int", "pub", "meta")
+LOCK_WAIT_SECONDS = float(os.environ.get("SEGFLOW_LOCK_WAIT_SECONDS", "600"))
+
+
+def duckdb_path_from_url(url: str) -> Path:
+    """`duckdb:///relative/or/absolute.duckdb` -> a path. Other dialects are named, not yet served."""
+    parsed = urlparse(url)
+    if parsed.scheme != "duckdb":
+        raise SegflowError(
+            f"warehouse URL '{url}': only duckdb:///PATH is served by this version "
+            "(the SQL is kept portable for PostgreSQL and Spark, which come next)"
+        )
+    raw = url[len("duckdb:///") :] if url.startswith("duckdb:///") else parsed.path
+    raw = raw.split("?", 1)[0]
+    if not raw or raw == ":memory:":
+        raise SegflowError(f"warehouse URL '{url}': name a file, e.g. duckdb:///warehouse/segflow.duckdb")
+    return Path(raw).expanduser().resolve()
+
+
+class Warehouse:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.published_path = duckdb_path_from_url(settings.warehouse_url)
+        self.work_path = self.published_path.with_name(self.published_path.stem + ".work.duckdb")
+        self.temp_dir = self.published_path.parent / ".duckdb_tmp"
+
+    # -- writers -------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def work(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The read-write connection to the work file. One process at a time; others wait their turn."""
+        self.published_path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                con = duckdb.connect(str(self.work_path), config=self._config())
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise SegflowError(
+                        f"{self.work_path}: another segflow command is writing to this warehouse "
+                        f"and did not finish within {LOCK_WAIT_SECONDS:.0f} s"
+                    ) from exc
+                time.sleep(0.5)
+        try:
+            con.execute(f"set TimeZone = '{self.settings.timezone}'")
+            for schema in SCHEMAS:
+                con.execute(f"create schema if not exists {schema}")
+            yield con
+        finally:
+            con.close()
+
+    def _config(self) -> dict:
+        self.temp_dir.mkdir(parents=True, exist_ok=True)
+        return {
+            "memory_limit": str(self.settings.get("warehouse.duckdb_memory_limit")),
+            "threads": int(self.settings.get("warehouse.duckdb_threads")),
+            "temp_directory": str(self.temp_dir),
+            "preserve_insertion_order": True,
+        }
+
+    def publish(self, con: duckdb.DuckDBPyConnection) -> list[str]:
+        """Copy every table of the work file's `pub` schema into a new file and swap it in."""
+        tables = [
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.tables "
+                "where table_schema = 'pub' and table_type = 'BASE TABLE' order by table_name"
+            ).fetchall()
+        ]
+        staging_path = self.published_path.with_name(
+            f".{self.published_path.stem}.publish-{os.getpid()}.duckdb"
+        )
+        staging_path.unlink(missing_ok=True)
+        con.execute(f"attach '{staging_path}' as publishing")
+        try:
+            for table in tables:
+                con.execute(f"create table publishing.main.{table} as select * from pub.{table}")
+            con.execute("checkpoint publishing")
+        finally:
+            con.execute("detach publishing")
+        with open(staging_path, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(staging_path, self.published_path)
+        return tables
+
+    # -- readers -------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection to the published tables, as BI tools see them."""
+        if not self.published_path.exists():
+            raise SegflowError(
+                f"{self.published_path}: nothing published yet; run `segflow ingest` and `segflow build` first"
+            )
+        con = duckdb.connect(str(self.published_path), read_only=True)
+        try:
+            con.execute(f"set TimeZone = '{self.settings.timezone}'")
+            yield con
+        finally:
+            con.close()
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def fetch_arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pa.Table:
+    if params:
+        return con.execute(sql, params).to_arrow_table()
+    return con.sql(sql).to_arrow_table()
+
+
+def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
+    cursor = con.execute(sql, params or [])
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
