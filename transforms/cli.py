@@ -150,3 +150,42 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from transforms.build import build
+    from transforms.settings import parse_as_of
+
+    settings = _settings(args)
+    as_of = parse_as_of(args.as_of, settings)
+
+    def progress(run):
+        if not args.json:
+            rows = "" if run.rows is None else f"{run.rows:>12,} rows"
+            print(f"  {run.relation:<45} {run.materialized:<12} {run.seconds:7.2f} s {rows}", flush=True)
+
+    if not args.json:
+        print(f"building as of {as_of} (facts before {as_of} 00:00 {settings.timezone})")
+    result = build(settings, as_of, on_model=progress)
+    payload = {
+        "as_of": str(as_of),
+        "stages_seconds": result.stages,
+        "models": [r.__dict__ for r in result.runs],
+        "checks_failed": [c for c in result.checks if not c["success"]],
+        "published": result.published,
+    }
+    if args.json:
+        emit(args, payload)
+    else:
+        warnings = [c for c in result.checks if not c["success"]]
+        print(f"published {len(result.published)} tables; {len(warnings)} data-quality warning(s)")
+    return 0
+
+
+def _register_build(commands, common):
+    build = commands.add_parser("build", parents=[common], help="build features, tags, segments and publish")
+    build.add_argument("--as-of", help="YYYY-MM-DD: facts before the start of this day count (default today)")
+    build.set_defaults(func=cmd_build)
+
+
+_EXTRA_COMMANDS.append(_register_build)

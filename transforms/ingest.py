@@ -31,7 +31,7 @@ from transforms.schema import (
     raw_table_ddl,
 )
 from transforms.settings import Settings
-from transforms.warehouse import Warehouse
+from transforms.warehouse import Warehouse, scalar
 
 SUPPORTED_SUFFIXES = {
     ".csv": "csv",
@@ -289,10 +289,10 @@ def _line_numbers(con: duckdb.DuckDBPyConnection, rejects: pa.Table | None, head
     transaction start at an offset, so the row index is rowid minus the first rowid.
     Rejected CSV rows leave gaps that the rejects table fills in.
     """
-    first = con.execute("select coalesce(min(rowid), 0) from landing").fetchone()[0]
+    first = scalar(con, "select coalesce(min(rowid), 0) from landing")
     if rejects is None:
         return f"rowid - {first} + {header_lines + 1}"
-    landed = con.execute("select count(*) from landing").fetchone()[0]
+    landed = scalar(con, "select count(*) from landing")
     rejected = set(rejects.column("line").to_pylist())
     total = landed + len(rejected)
     lines = np.array(
@@ -374,10 +374,8 @@ def _load_file(
         )
     con.execute(f"create or replace temp table landing_quarantine as {' union all '.join(quarantine_parts)}")
 
-    rows_read = con.execute("select count(*) from landing").fetchone()[0] + (
-        rejects.num_rows if rejects else 0
-    )
-    rows_bad = con.execute("select count(distinct line) from landing_quarantine").fetchone()[0]
+    rows_read = scalar(con, "select count(*) from landing") + (rejects.num_rows if rejects else 0)
+    rows_bad = scalar(con, "select count(distinct line) from landing_quarantine")
     max_share = float(settings.get("ingest.max_quarantine_share"))
     if rows_read and rows_bad / rows_read > max_share:
         examples = con.execute(

@@ -140,3 +140,9 @@ def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = 
     cursor = con.execute(sql, params or [])
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+    """The single value of a query, with the result drained (DuckDB 2.0 keeps unfinished results open)."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0][0] if rows else None

@@ -1,0 +1,19 @@
+-- One row per order that belongs to a customer, with the flags that decide whether it counts.
+select
+    customers.customer_key,
+    orders.order_id,
+    orders.status,
+    orders.channel,
+    orders.is_gift,
+    orders.amount,
+    orders.refunded_amount,
+    orders.net_amount,
+    orders.is_paid,
+    orders.is_counted,
+    orders.created_at,
+    orders.order_date,
+    orders.order_hour,
+    orders.order_weekday
+from {{ ref('stg_orders') }} as orders
+inner join {{ ref('int_record_customers') }} as customers
+    on customers.record_kind = 'order' and orders.order_id = customers.record_id

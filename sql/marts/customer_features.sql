@@ -1,0 +1,284 @@
+-- One row per customer as of the start of the as-of day: order history, spend, repurchase rhythm,
+-- preferences, source and engagement. Contacts who never ordered have a row with order_count 0.
+with customers as (
+    select * from {{ ref('int_customers') }}
+),
+
+orders as (
+    select * from {{ ref('int_customer_orders') }}
+    where is_counted
+),
+
+items as (
+    select * from {{ ref('int_customer_items') }}
+),
+
+events as (
+    select * from {{ ref('int_customer_events') }}
+),
+
+order_totals as (
+    select
+        customer_key,
+        count(*) as order_count,
+        count(distinct order_date) as purchase_days,
+        sum(net_amount) as total_spend,
+        min(order_date) as first_order_date,
+        max(order_date) as last_order_date,
+        sum(case when is_gift then 1 else 0 end) as gift_orders,
+        {%- for days in trailing_windows_days %}
+        sum(case when order_date >= {{ date_before(days) }} then 1 else 0 end) as orders_{{ days }}d,
+        sum(case when order_date >= {{ date_before(days) }} then net_amount else 0 end) as spend_{{ days }}d,
+        {%- endfor %}
+        count(distinct case when order_date >= {{ date_before(730) }} then order_date end) as purchase_days_730d
+    from orders
+    group by customer_key
+),
+
+first_orders as (
+    select
+        customer_key,
+        channel as first_order_channel,
+        net_amount as first_order_amount,
+        row_number() over (partition by customer_key order by created_at, order_id) as order_rank
+    from orders
+),
+
+last_orders as (
+    select
+        customer_key,
+        channel as last_order_channel,
+        row_number() over (partition by customer_key order by created_at desc, order_id desc) as order_rank
+    from orders
+),
+
+purchase_days as (
+    select distinct
+        customer_key,
+        order_date
+    from orders
+),
+
+intervals as (
+    select
+        customer_key,
+        order_date,
+        date_diff(
+            'day', lag(order_date) over (partition by customer_key order by order_date), order_date
+        ) as interval_days,
+        row_number() over (partition by customer_key order by order_date desc) as recency_rank
+    from purchase_days
+),
+
+interval_stats as (
+    select
+        customer_key,
+        avg(interval_days) as avg_repurchase_interval_days,
+        percentile_cont(0.5) within group (order by interval_days) as median_repurchase_interval_days,
+        max(case when recency_rank = 1 then interval_days end) as last_repurchase_interval_days,
+        max(interval_days) as max_repurchase_gap_days
+    from intervals
+    where interval_days is not null
+    group by customer_key
+),
+
+brand_rhythm as (
+    select percentile_cont(0.5) within group (order by interval_days) as brand_median_interval_days
+    from intervals
+    where interval_days is not null
+),
+
+last_day_cycles as (
+    select
+        items.customer_key,
+        max(items.cycle_days * items.quantity) as last_purchase_cycle_days
+    from items
+    inner join order_totals
+        on items.customer_key = order_totals.customer_key and items.order_date = order_totals.last_order_date
+    where items.cycle_days is not null
+    group by items.customer_key
+),
+
+sku_last_purchase as (
+    select
+        customer_key,
+        sku,
+        order_date,
+        cycle_days,
+        sum(quantity) as quantity,
+        row_number() over (partition by customer_key, sku order by order_date desc) as purchase_rank
+    from items
+    where cycle_days is not null
+    group by customer_key, sku, order_date, cycle_days
+),
+
+replenishment as (
+    select
+        customer_key,
+        min(order_date + cast(cycle_days * quantity as integer)) as replenishment_due_date
+    from sku_last_purchase
+    where purchase_rank = 1
+    group by customer_key
+),
+
+category_spend as (
+    select
+        customer_key,
+        category,
+        row_number() over (partition by customer_key order by sum(line_amount) desc, category) as preference_rank
+    from items
+    where category is not null
+    group by customer_key, category
+),
+
+price_line_spend as (
+    select
+        customer_key,
+        price_line,
+        row_number() over (partition by customer_key order by sum(line_amount) desc, price_line) as preference_rank
+    from items
+    where price_line is not null
+    group by customer_key, price_line
+),
+
+hour_bands as (
+    select
+        customer_key,
+        case
+            {%- for band in hour_bands %}
+            when order_hour >= {{ band.from_hour }} and order_hour < {{ band.to_hour }} then {{ lit(band.label) }}
+            {%- endfor %}
+        end as hour_band,
+        count(*) as orders_in_band
+    from orders
+    group by customer_key, 2
+),
+
+preferred_hour_band as (
+    select
+        customer_key,
+        hour_band,
+        row_number() over (partition by customer_key order by orders_in_band desc, hour_band) as preference_rank
+    from hour_bands
+),
+
+preferred_weekday as (
+    select
+        customer_key,
+        order_weekday,
+        row_number() over (partition by customer_key order by count(*) desc, order_weekday) as preference_rank
+    from orders
+    group by customer_key, order_weekday
+),
+
+engagement as (
+    select
+        customer_key,
+        sum(case when event_type = 'content_view' then 1 else 0 end) as content_views,
+        sum(case when event_type = 'content_view' then coalesce(duration_seconds, 0) else 0 end) as content_seconds,
+        count(distinct case when event_type = 'campaign' then campaign_id end) as campaigns_joined,
+        sum(case when event_type = 'referral' then 1 else 0 end) as referrals,
+        sum(case when event_type = 'checkin' then 1 else 0 end) as checkins,
+        count(*) as events
+    from events
+    group by customer_key
+),
+
+features as (
+    select
+        customers.customer_key,
+        {{ as_of_date }} as as_of_date,
+        -- first and last order
+        order_totals.first_order_date,
+        first_orders.first_order_channel,
+        first_orders.first_order_amount,
+        order_totals.last_order_date,
+        last_orders.last_order_channel,
+        -- counts and spend (CNY, net of refunds)
+        coalesce(order_totals.order_count, 0) as order_count,
+        coalesce(order_totals.purchase_days, 0) as purchase_days,
+        coalesce(order_totals.total_spend, 0) as total_spend,
+        order_totals.total_spend / nullif(order_totals.order_count, 0) as avg_order_value,
+        {%- for days in trailing_windows_days %}
+        coalesce(order_totals.orders_{{ days }}d, 0) as orders_{{ days }}d,
+        coalesce(order_totals.spend_{{ days }}d, 0) as spend_{{ days }}d,
+        {%- endfor %}
+        coalesce(order_totals.purchase_days_730d, 0) as purchase_days_730d,
+        -- rhythm
+        date_diff('day', order_totals.last_order_date, {{ as_of_date }}) as recency_days,
+        date_diff('day', order_totals.first_order_date, {{ as_of_date }}) as tenure_days,
+        interval_stats.avg_repurchase_interval_days,
+        interval_stats.median_repurchase_interval_days,
+        interval_stats.last_repurchase_interval_days,
+        interval_stats.max_repurchase_gap_days,
+        order_totals.last_order_date + cast(round(coalesce(
+            interval_stats.median_repurchase_interval_days,
+            last_day_cycles.last_purchase_cycle_days,
+            brand_rhythm.brand_median_interval_days
+        )) as integer) as expected_next_order_date,
+        order_totals.total_spend / (
+            date_diff('month', order_totals.first_order_date, {{ date_before(1) }}) + 1
+        ) as avg_monthly_spend,
+        -- preferences
+        category_spend.category as favorite_category,
+        price_line_spend.price_line as favorite_price_line,
+        cast(order_totals.gift_orders as double) / nullif(order_totals.order_count, 0) as gift_order_share,
+        case
+            when order_totals.order_count is null then null
+            when cast(order_totals.gift_orders as double) / order_totals.order_count >= {{ purpose_gift_min_share }}
+                then 'gift'
+            when cast(order_totals.gift_orders as double) / order_totals.order_count <= {{ purpose_self_max_share }}
+                then 'self'
+            else 'mixed'
+        end as purchase_purpose,
+        preferred_hour_band.hour_band as preferred_hour_band,
+        preferred_weekday.order_weekday as preferred_weekday,
+        -- source
+        customers.source_channel,
+        customers.signup_date,
+        date_diff('day', customers.signup_date, order_totals.first_order_date) as days_to_first_order,
+        replenishment.replenishment_due_date,
+        -- engagement
+        coalesce(engagement.content_views, 0) as content_views,
+        coalesce(engagement.content_seconds, 0) as content_seconds,
+        coalesce(engagement.campaigns_joined, 0) as campaigns_joined,
+        coalesce(engagement.referrals, 0) as referrals,
+        coalesce(engagement.checkins, 0) as checkins,
+        coalesce(engagement.events, 0) as events,
+        -- who they are (portrait) and whether they may be contacted
+        customers.contact_records,
+        customers.gender,
+        customers.birthday,
+        date_diff('year', customers.birthday, {{ as_of_date }})
+        - case
+            when extract(month from customers.birthday) * 100 + extract(day from customers.birthday)
+                > extract(month from {{ as_of_date }}) * 100 + extract(day from {{ as_of_date }})
+                then 1
+            else 0
+        end as age,
+        customers.city,
+        customers.occupation,
+        customers.life_stage,
+        customers.is_member,
+        customers.opted_out,
+        customers.marketing_consent
+    from customers
+    cross join brand_rhythm
+    left join order_totals on customers.customer_key = order_totals.customer_key
+    left join first_orders on customers.customer_key = first_orders.customer_key and first_orders.order_rank = 1
+    left join last_orders on customers.customer_key = last_orders.customer_key and last_orders.order_rank = 1
+    left join interval_stats on customers.customer_key = interval_stats.customer_key
+    left join last_day_cycles on customers.customer_key = last_day_cycles.customer_key
+    left join replenishment on customers.customer_key = replenishment.customer_key
+    left join category_spend
+        on customers.customer_key = category_spend.customer_key and category_spend.preference_rank = 1
+    left join price_line_spend
+        on customers.customer_key = price_line_spend.customer_key and price_line_spend.preference_rank = 1
+    left join preferred_hour_band
+        on customers.customer_key = preferred_hour_band.customer_key and preferred_hour_band.preference_rank = 1
+    left join preferred_weekday
+        on customers.customer_key = preferred_weekday.customer_key and preferred_weekday.preference_rank = 1
+    left join engagement on customers.customer_key = engagement.customer_key
+)
+
+select * from features

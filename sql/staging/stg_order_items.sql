@@ -1,0 +1,18 @@
+-- One row per order line (order_id, sku); a re-sent line replaces the earlier one.
+with ranked as (
+    select
+        items.*,
+        row_number() over (
+            partition by items.order_id, items.sku
+            order by items._loaded_at desc, items._line desc
+        ) as version_rank
+    from {{ source('order_items') }} as items
+)
+
+select
+    order_id,
+    sku,
+    coalesce(quantity, 1) as quantity,
+    price
+from ranked
+where version_rank = 1

@@ -1,0 +1,91 @@
+-- One row per order: its version as known at the start of the as-of day.
+-- The latest version updated before the cut-off wins; an order first delivered after the cut-off
+-- (late data) is read from its earliest version. Refunds count only when dated before the cut-off.
+with versions as (
+    select
+        orders.*,
+        coalesce(orders.updated_at, orders.created_at) as version_at
+    from {{ source('orders') }} as orders
+    where orders.created_at < {{ as_of_ts }}
+),
+
+ranked as (
+    select
+        versions.*,
+        row_number() over (
+            partition by versions.order_id
+            order by
+                case when versions.version_at < {{ as_of_ts }} then 0 else 1 end,
+                case when versions.version_at < {{ as_of_ts }} then versions.version_at end desc,
+                versions.version_at asc,
+                versions._loaded_at desc,
+                versions._line desc
+        ) as version_rank
+    from versions
+),
+
+current_version as (
+    select
+        order_id,
+        created_at,
+        paid_at,
+        status,
+        amount,
+        refund_amount,
+        channel,
+        coalesce(is_gift, false) as is_gift,
+        phone,
+        unionid,
+        email,
+        member_id,
+        coalesce(refunded_at, updated_at, created_at) as refund_effective_at
+    from ranked
+    where version_rank = 1
+),
+
+refunds as (
+    select
+        current_version.*,
+        current_version.status in ('refunded', 'partially_refunded')
+        and current_version.refund_effective_at < {{ as_of_ts }} as is_refund_known,
+        current_version.status in ('paid', 'shipped', 'completed', 'refunded', 'partially_refunded')
+        and (current_version.paid_at is null or current_version.paid_at < {{ as_of_ts }}) as is_paid
+    from current_version
+),
+
+amounts as (
+    select
+        refunds.*,
+        case
+            when not refunds.is_refund_known then 0
+            when refunds.status = 'refunded' then refunds.amount
+            else least(coalesce(refunds.refund_amount, 0), refunds.amount)
+        end as refunded_amount
+    from refunds
+)
+
+select
+    -- ids
+    order_id,
+    phone,
+    unionid,
+    email,
+    member_id,
+    -- attributes
+    status,
+    channel,
+    is_gift,
+    -- amounts (CNY)
+    amount,
+    refunded_amount,
+    amount - refunded_amount as net_amount,
+    -- flags
+    is_paid,
+    is_paid and amount - refunded_amount > 0 as is_counted,
+    -- timestamps and business-day dates
+    created_at,
+    paid_at,
+    cast(created_at at time zone {{ timezone }} as date) as order_date,
+    extract(hour from created_at at time zone {{ timezone }}) as order_hour,
+    extract(isodow from created_at at time zone {{ timezone }}) as order_weekday
+from amounts

@@ -1,0 +1,240 @@
+"""The model runner: one SELECT per file in sql/, `{{ ref('model') }}` dependencies run in graph order.
+
+Materialization is set per folder (staging views, intermediate and mart tables) and may be
+overridden in a model with `{{ config(materialized='incremental', unique_key='as_of_date') }}`.
+A table is built under a temporary name and swapped in inside one transaction, so nothing ever
+reads a half-built table. Python models (identity stitching) and models generated from the
+business YAML (tags, segments) take part in the same graph.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import jinja2
+import pyarrow as pa
+
+from transforms import PROJECT_ROOT
+from transforms.errors import SegflowError
+from transforms.warehouse import scalar
+
+SQL_DIR = PROJECT_ROOT / "sql"
+LAYER_SCHEMA = {"staging": "stg", "intermediate": "int", "marts": "pub"}
+LAYER_MATERIALIZED = {"staging": "view", "intermediate": "table", "marts": "table"}
+
+PythonModel = Callable[[duckdb.DuckDBPyConnection, dict], pa.Table]
+
+
+@dataclass
+class Model:
+    name: str
+    layer: str
+    template: str | None = None
+    python: PythonModel | None = None
+    python_deps: tuple[str, ...] = ()
+    path: Path | None = None
+    # Filled in when rendered:
+    sql: str = ""
+    deps: set[str] = field(default_factory=set)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def schema(self) -> str:
+        return LAYER_SCHEMA[self.layer]
+
+    @property
+    def relation(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def materialized(self) -> str:
+        return self.config.get("materialized", LAYER_MATERIALIZED[self.layer])
+
+    @property
+    def stage(self) -> str:
+        """'build' models run before the checks; 'publish' models (histories) only after they pass."""
+        return self.config.get("stage", "build")
+
+
+@dataclass
+class ModelRun:
+    name: str
+    relation: str
+    materialized: str
+    seconds: float
+    rows: int | None
+
+
+def discover_sql_models(sql_dir: Path = SQL_DIR) -> list[Model]:
+    models = []
+    for layer in LAYER_SCHEMA:
+        for path in sorted((sql_dir / layer).glob("*.sql")):
+            models.append(
+                Model(name=path.stem, layer=layer, template=path.read_text(encoding="utf-8"), path=path)
+            )
+    return models
+
+
+class Project:
+    """A set of models and the variables they are rendered with."""
+
+    def __init__(self, models: list[Model], variables: dict[str, Any]):
+        names = [m.name for m in models]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise SegflowError(f"model name(s) defined twice: {', '.join(sorted(duplicates))}")
+        self.models = {m.name: m for m in models}
+        self.variables = variables
+        self._render_all()
+
+    def _render_all(self) -> None:
+        env = jinja2.Environment(
+            undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
+        )
+        for model in self.models.values():
+            if model.python is not None:
+                model.deps = set(model.python_deps)
+                continue
+            deps: set[str] = set()
+            config: dict[str, Any] = {}
+
+            def ref(name: str, _deps=deps, _model=model) -> str:
+                if name not in self.models:
+                    raise SegflowError(f"{_model.path or _model.name}: ref('{name}') names no model")
+                _deps.add(name)
+                return self.models[name].relation
+
+            def source(name: str) -> str:
+                return f"raw.{name}"
+
+            def var(name: str, _model=model) -> Any:
+                if name not in self.variables:
+                    raise SegflowError(f"{_model.path or _model.name}: var('{name}') is not set")
+                return self.variables[name]
+
+            def set_config(_config=config, **kwargs) -> str:
+                _config.update(kwargs)
+                return ""
+
+            template = env.from_string(model.template or "")
+            context = {**self.variables, "ref": ref, "source": source, "var": var, "config": set_config}
+            model.sql = template.render(**context).strip().rstrip(";")
+            model.deps = deps
+            model.config = config
+
+    def order(self, stage: str | None = None) -> list[Model]:
+        graph = {name: model.deps for name, model in self.models.items()}
+        try:
+            ordered = list(TopologicalSorter(graph).static_order())
+        except CycleError as exc:
+            raise SegflowError(f"models depend on each other in a cycle: {' -> '.join(exc.args[1])}") from exc
+        models = [self.models[n] for n in ordered]
+        return [m for m in models if stage is None or m.stage == stage]
+
+    def run(self, con: duckdb.DuckDBPyConnection, stage: str, on_model=None) -> list[ModelRun]:
+        runs = []
+        for model in self.order(stage):
+            started = time.perf_counter()
+            rows = materialize(con, model, self.variables)
+            run = ModelRun(
+                model.name, model.relation, model.materialized, time.perf_counter() - started, rows
+            )
+            runs.append(run)
+            if on_model:
+                on_model(run)
+        return runs
+
+
+def _drop_relation(con: duckdb.DuckDBPyConnection, model: Model) -> None:
+    kind = scalar(
+        con,
+        "select table_type from information_schema.tables where table_schema = ? and table_name = ?",
+        [model.schema, model.name],
+    )
+    if kind == "VIEW":
+        con.execute(f"drop view {model.relation}")
+    elif kind:
+        con.execute(f"drop table {model.relation}")
+
+
+def _swap_in(con: duckdb.DuckDBPyConnection, model: Model, build_sql: str) -> None:
+    temporary = f"{model.schema}.{model.name}__building"
+    con.execute(f"drop table if exists {temporary}")
+    con.execute(f"create table {temporary} as {build_sql}")
+    con.execute("begin transaction")
+    try:
+        _drop_relation(con, model)
+        con.execute(f"alter table {temporary} rename to {model.name}")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def materialize(con: duckdb.DuckDBPyConnection, model: Model, variables: dict) -> int | None:
+    try:
+        if model.python is not None:
+            result = model.python(con, variables)
+            con.register("python_model_result", result)
+            try:
+                _swap_in(con, model, "select * from python_model_result")
+            finally:
+                con.unregister("python_model_result")
+        elif model.materialized == "view":
+            _drop_relation(con, model)
+            con.execute(f"create view {model.relation} as {model.sql}")
+            return None
+        elif model.materialized == "table":
+            _swap_in(con, model, model.sql)
+        elif model.materialized == "incremental":
+            _merge_incremental(con, model, variables)
+        else:
+            raise SegflowError(f"{model.path}: unknown materialization '{model.materialized}'")
+    except duckdb.Error as exc:
+        raise SegflowError(
+            f"model {model.name} ({model.path or 'python'}) failed: {str(exc).splitlines()[0]}"
+        ) from exc
+    return scalar(con, f"select count(*) from {model.relation}")
+
+
+def _merge_incremental(con: duckdb.DuckDBPyConnection, model: Model, variables: dict) -> None:
+    """Replace the rows of the keys this run produces (e.g. one as_of_date), in one transaction.
+
+    Keyed by as_of_date, the run's date is replaced even when the run produces no rows for it.
+    """
+    key = model.config.get("unique_key")
+    if not key:
+        raise SegflowError(f"{model.path}: an incremental model needs unique_key in its config()")
+    exists = scalar(
+        con,
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [model.schema, model.name],
+    )
+    if not exists:
+        _swap_in(con, model, model.sql)
+        return
+    con.execute(f"create or replace temp table incremental_batch as {model.sql}")
+    existing = {r[0] for r in con.execute(f"describe {model.relation}").fetchall()}
+    for name, sql_type, *_ in con.execute("describe incremental_batch").fetchall():
+        if name not in existing:
+            con.execute(f'alter table {model.relation} add column "{name}" {sql_type}')
+    con.execute("begin transaction")
+    try:
+        con.execute(
+            f"delete from {model.relation} where {key} in (select distinct {key} from incremental_batch)"
+        )
+        if key == "as_of_date" and "as_of_date" in variables:
+            con.execute(f"delete from {model.relation} where as_of_date = {variables['as_of_date']}")
+        con.execute(f"insert into {model.relation} by name select * from incremental_batch")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        con.execute("drop table if exists incremental_batch")
