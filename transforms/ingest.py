@@ -8,6 +8,7 @@ re-sent file loads nothing twice. One command is one transaction: it loads compl
 from __future__ import annotations
 
 import codecs
+import csv
 import hashlib
 import re
 import tempfile
@@ -128,53 +129,91 @@ def _transcode_to_utf8(path: Path, encoding: str, workdir: Path) -> Path:
     return target
 
 
-def _read_landing(
-    con: duckdb.DuckDBPyConnection, path: Path, mapping: Mapping, workdir: Path
-) -> pa.Table | None:
-    """Load the file into temp table `landing` (all text). Returns malformed CSV rows, if any."""
+def _needs_transcoding(mapping: Mapping) -> bool:
+    return bool(mapping.encoding) and codecs.lookup(mapping.encoding).name != "utf-8"
+
+
+def _file_format(path: Path) -> str:
+    file_format = SUPPORTED_SUFFIXES.get(path.suffix.lower())
+    if file_format is None:
+        raise SegflowError(f"{path}: unsupported file type; use .csv, .parquet or .jsonl")
     if path.stat().st_size == 0:
         raise SegflowError(
             f"{path}: the file is empty (0 bytes), probably an export that failed; nothing loaded"
         )
-    file_format = SUPPORTED_SUFFIXES.get(path.suffix.lower())
-    if file_format is None:
-        raise SegflowError(f"{path}: unsupported file type; use .csv, .parquet or .jsonl")
-    con.execute("drop table if exists landing")
+    return file_format
+
+
+def _header(path: Path, file_format: str, encoding: str) -> list[str] | None:
+    """A file's own column names (None for JSON lines, whose rows name their own fields)."""
+    if file_format == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_schema(path).names
     if file_format == "csv":
+        with open(path, encoding=encoding, newline="") as handle:
+            first = handle.readline().lstrip("\ufeff")
+        return [name.strip() for name in next(csv.reader([first]), [])]
+    return None
+
+
+def _read_landing(
+    con: duckdb.DuckDBPyConnection, paths: list[Path], mapping: Mapping, workdir: Path
+) -> pa.Table | None:
+    """Load files of one format into temp table `landing` (all text, plus `_source_file`).
+
+    One multi-file scan instead of one per file: per-file overhead dominates daily landing
+    folders. Returns the CSV rows DuckDB could not split into columns, if any.
+    """
+    formats = {_file_format(path) for path in paths}
+    if len(formats) > 1:
+        raise SegflowError(
+            f"{paths[0].parent}: mixed file types in one load; load CSV, Parquet and JSON separately"
+        )
+    file_format = formats.pop()
+    con.execute("drop table if exists landing")
+    sources: dict[str, Path] = {}
+    for path in paths:
         source = path
-        if mapping.encoding and codecs.lookup(mapping.encoding).name != "utf-8":
+        if file_format == "csv" and _needs_transcoding(mapping):
             source = _transcode_to_utf8(path, mapping.encoding, workdir)
-        else:
-            _check_utf8(path)
+        sources[str(source)] = path
+    listed = "[" + ", ".join(sql_literal(s) for s in sources) + "]"
+    if file_format == "csv":
         con.execute("drop table if exists landing_rejects")
         con.execute("drop table if exists landing_rejects_scan")
-        try:
-            con.execute(
-                f"create temp table landing as select * from read_csv({sql_literal(source)}, all_varchar = true,"
-                " header = true, store_rejects = true, rejects_table = 'landing_rejects',"
-                " rejects_scan = 'landing_rejects_scan')"
-            )
-        except duckdb.Error as exc:
-            raise SegflowError(f"{path}: cannot be read as CSV ({str(exc).splitlines()[0]})") from exc
-        rejects = con.sql(
-            "select line, csv_line, error_message from landing_rejects order by line"
-        ).to_arrow_table()
-        return rejects if rejects.num_rows else None
-    if file_format == "jsonl":
-        _check_utf8(path)
-    reader = "read_parquet" if file_format == "parquet" else "read_json"
-    options = "" if file_format == "parquet" else ", format = 'newline_delimited'"
-    try:
-        con.execute(
-            f"create temp table landing_typed as select * from {reader}({sql_literal(path)}{options})"
+        reader = (
+            f"read_csv({listed}, all_varchar = true, header = true, filename = '_scan_file',"
+            " store_rejects = true, rejects_table = 'landing_rejects', rejects_scan = 'landing_rejects_scan')"
         )
+    elif file_format == "parquet":
+        reader = f"read_parquet({listed}, union_by_name = true, filename = '_scan_file')"
+    else:
+        reader = f"read_json({listed}, format = 'newline_delimited', union_by_name = true, filename = '_scan_file')"
+    try:
+        con.execute(f"create temp table landing_scan as select * from {reader}")
     except duckdb.Error as exc:
-        raise SegflowError(f"{path}: cannot be read as {file_format} ({str(exc).splitlines()[0]})") from exc
-    names = [row[0] for row in con.execute("describe landing_typed").fetchall()]
+        raise SegflowError(
+            f"{paths[0]}: cannot be read as {file_format} ({str(exc).splitlines()[0]})"
+        ) from exc
+    names = [row[0] for row in con.execute("describe landing_scan").fetchall() if row[0] != "_scan_file"]
     casts = ", ".join(f"cast({quote_ident(n)} as varchar) as {quote_ident(n)}" for n in names)
-    con.execute(f"create temp table landing as select {casts} from landing_typed")
-    con.execute("drop table landing_typed")
-    return None
+    con.register(
+        "landing_sources",
+        pa.table({"_scan_file": list(sources), "_source_file": [str(p) for p in sources.values()]}),
+    )
+    con.execute(
+        f"create temp table landing as select {casts}, landing_sources._source_file, landing_scan.rowid as _scan_row "
+        "from landing_scan join landing_sources using (_scan_file)"
+    )
+    con.execute("drop table landing_scan")
+    con.unregister("landing_sources")
+    if file_format != "csv":
+        return None
+    rejects = con.sql(
+        "select line, csv_line, error_message from landing_rejects order by line"
+    ).to_arrow_table()
+    return rejects if rejects.num_rows else None
 
 
 # -- typed columns and the reasons a value is refused ---------------------------------------------
@@ -283,15 +322,19 @@ def _column_sources(
 
 
 def _line_numbers(con: duckdb.DuckDBPyConnection, rejects: pa.Table | None, header_lines: int) -> str:
-    """SQL giving each landing row its file line.
+    """SQL giving each landing row its line in its own file.
 
-    Rows keep file order (preserve_insertion_order), but rowids of a table made inside a
-    transaction start at an offset, so the row index is rowid minus the first rowid.
-    Rejected CSV rows leave gaps that the rejects table fills in.
+    Rows keep file order (preserve_insertion_order), so a row's index in its file is its scan
+    rowid minus the file's first. Rejected CSV rows (single-file loads only) leave gaps that the
+    rejects table fills in.
     """
-    first = scalar(con, "select coalesce(min(rowid), 0) from landing")
+    con.execute(
+        "create or replace temp table landing_file_starts as "
+        "select _source_file, min(_scan_row) as first_row from landing group by _source_file"
+    )
+    index = "(landing._scan_row - (select s.first_row from landing_file_starts as s where s._source_file = landing._source_file))"
     if rejects is None:
-        return f"rowid - {first} + {header_lines + 1}"
+        return f"{index} + {header_lines + 1}"
     landed = scalar(con, "select count(*) from landing")
     rejected = set(rejects.column("line").to_pylist())
     total = landed + len(rejected)
@@ -301,29 +344,43 @@ def _line_numbers(con: duckdb.DuckDBPyConnection, rejects: pa.Table | None, head
     con.register(
         "landing_lines", pa.table({"row_id": np.arange(landed, dtype=np.int64), "line": lines[:landed]})
     )
-    return f"(select l.line from landing_lines as l where l.row_id = landing.rowid - {first})"
+    return f"(select l.line from landing_lines as l where l.row_id = {index})"
 
 
-def _load_file(
+def _load_files(
     con: duckdb.DuckDBPyConnection,
-    path: Path,
+    paths: list[Path],
     kind: str,
     mapping: Mapping,
     settings: Settings,
-    batch: str,
+    batches: dict[str, str],
     loaded_at: datetime,
     workdir: Path,
-) -> FileResult:
+) -> list[FileResult]:
+    """Type, check and load a set of files of one kind and format in one pass."""
     con.execute(f"set TimeZone = {sql_literal(mapping.timezone or settings.timezone)}")
-    rejects = _read_landing(con, path, mapping, workdir)
-    landing_columns = [row[0] for row in con.execute("describe landing").fetchall()]
-    sources = _column_sources(landing_columns, kind, mapping, path)
-    used = {s for s in sources.values() if s}
-    ignored = [c for c in landing_columns if c not in used]
-    header_lines = 1 if path.suffix.lower() == ".csv" else 0
+    rejects = _read_landing(con, paths, mapping, workdir)
+    if rejects is not None and len(paths) > 1:
+        # Malformed CSV rows: their line numbers are only exact file by file.
+        results: list[FileResult] = []
+        for path in paths:
+            results += _load_files(con, [path], kind, mapping, settings, batches, loaded_at, workdir)
+        return results
+    landing_columns = [r[0] for r in con.execute("describe landing").fetchall() if not r[0].startswith("_s")]
+    sources = _column_sources(
+        landing_columns, kind, mapping, paths[0] if len(paths) == 1 else paths[0].parent
+    )
+    ignored_by_file = {}
+    for path in paths:
+        own = _header(path, SUPPORTED_SUFFIXES[path.suffix.lower()], mapping.encoding or "utf-8-sig")
+        if own is not None:
+            _column_sources(own, kind, mapping, path)
+            used = {s for s in sources.values() if s}
+            ignored_by_file[str(path)] = [c for c in own if c not in used]
+    header_lines = 1 if paths[0].suffix.lower() == ".csv" else 0
     line_expr = _line_numbers(con, rejects, header_lines)
 
-    selects = [f"{line_expr} as _line"]
+    selects = [f"{line_expr} as _line", "landing._source_file"]
     for column in KINDS[kind]:
         source = sources[column.name]
         raw = (
@@ -342,9 +399,6 @@ def _load_file(
         f"{_parse_expression(c, quote_ident(c.name + '__raw'), mapping)} as {quote_ident(c.name)}"
         for c in KINDS[kind]
     ]
-    con.execute(
-        f"create or replace temp table landing_parsed as select *, {', '.join(parsed)} from landing_text"
-    )
     errors = [
         f"{_error_expression(c, mapping, kind, future_limit)} as {quote_ident(c.name + '__error')}"
         for c in KINDS[kind]
@@ -356,13 +410,14 @@ def _load_file(
             " as _identifiers__error"
         )
     con.execute(
-        f"create or replace temp table landing_checked as select *, {', '.join(errors)} from landing_parsed"
+        f"create or replace temp table landing_checked as select *, {', '.join(errors)} "
+        f"from (select *, {', '.join(parsed)} from landing_text)"
     )
 
     error_columns = [c.name for c in KINDS[kind]] + (["_identifiers"] if kind in PERSON_KINDS else [])
     any_error = " or ".join(f"{quote_ident(name + '__error')} is not null" for name in error_columns)
     quarantine_parts = [
-        f"select _line as line, {sql_literal('identifiers' if name == '_identifiers' else name)} as field, "
+        f"select _source_file, _line as line, {sql_literal('identifiers' if name == '_identifiers' else name)} as field, "
         f"{'null' if name == '_identifiers' else quote_ident(name + '__raw')} as value, "
         f"{quote_ident(name + '__error')} as reason from landing_checked where {quote_ident(name + '__error')} is not null"
         for name in error_columns
@@ -370,43 +425,62 @@ def _load_file(
     if rejects is not None:
         con.register("landing_reject_rows", rejects)
         quarantine_parts.append(
-            "select line, '(row)' as field, csv_line as value, error_message as reason from landing_reject_rows"
+            f"select {sql_literal(paths[0])} as _source_file, line, '(row)' as field, csv_line as value, "
+            "error_message as reason from landing_reject_rows"
         )
     con.execute(f"create or replace temp table landing_quarantine as {' union all '.join(quarantine_parts)}")
 
-    rows_read = scalar(con, "select count(*) from landing") + (rejects.num_rows if rejects else 0)
-    rows_bad = scalar(con, "select count(distinct line) from landing_quarantine")
+    counts = dict(con.execute("select _source_file, count(*) from landing group by 1").fetchall())
+    bad = dict(
+        con.execute("select _source_file, count(distinct line) from landing_quarantine group by 1").fetchall()
+    )
     max_share = float(settings.get("ingest.max_quarantine_share"))
-    if rows_read and rows_bad / rows_read > max_share:
-        examples = con.execute(
-            "select line, field, value, reason from landing_quarantine order by line, field limit 3"
-        ).fetchall()
-        shown = "; ".join(f"line {ln} field {fd} value {v!r}: {r}" for ln, fd, v, r in examples)
-        raise SegflowError(
-            f"{path}: {rows_bad} of {rows_read} rows are bad (more than the allowed share {max_share:.0%}), "
-            f"so nothing of it was loaded; first: {shown}"
+    results = []
+    for path in paths:
+        rows_read = counts.get(str(path), 0) + (rejects.num_rows if rejects is not None else 0)
+        rows_bad = bad.get(str(path), 0)
+        if rows_read and rows_bad / rows_read > max_share:
+            examples = con.execute(
+                "select line, field, value, reason from landing_quarantine where _source_file = ? "
+                "order by line, field limit 3",
+                [str(path)],
+            ).fetchall()
+            shown = "; ".join(f"line {ln} field {fd} value {v!r}: {r}" for ln, fd, v, r in examples)
+            raise SegflowError(
+                f"{path}: {rows_bad} of {rows_read} rows are bad (more than the allowed share {max_share:.0%}), "
+                f"so nothing was loaded; first: {shown}"
+            )
+        results.append(
+            FileResult(
+                file=str(path),
+                kind=kind,
+                status="loaded",
+                rows_read=rows_read,
+                rows_loaded=rows_read - rows_bad,
+                rows_quarantined=rows_bad,
+                batch=batches[str(path)],
+                ignored_columns=ignored_by_file.get(str(path), []),
+            )
         )
 
+    con.register(
+        "landing_batches", pa.table({"_source_file": list(batches), "_batch": list(batches.values())})
+    )
     names = [c.name for c in KINDS[kind]]
     con.execute(
         f"insert into raw.{kind} ({', '.join(names)}, _file, _line, _batch, _loaded_at) "
-        f"select {', '.join(quote_ident(n) for n in names)}, ?, _line, ?, ? from landing_checked where not ({any_error})",
-        [str(path), batch, loaded_at],
+        f"select {', '.join(quote_ident(n) for n in names)}, _source_file, _line, _batch, ? "
+        f"from landing_checked join landing_batches using (_source_file) where not ({any_error}) "
+        "order by _source_file, _line",
+        [loaded_at],
     )
     con.execute(
-        "insert into pub.ingest_quarantine select ?, line, field, value, reason, ?, ?, ? from landing_quarantine",
-        [str(path), batch, kind, loaded_at],
+        "insert into pub.ingest_quarantine select _source_file, line, field, value, reason, _batch, ?, ? "
+        "from landing_quarantine join landing_batches using (_source_file) order by _source_file, line, field",
+        [kind, loaded_at],
     )
-    return FileResult(
-        file=str(path),
-        kind=kind,
-        status="loaded",
-        rows_read=rows_read,
-        rows_loaded=rows_read - rows_bad,
-        rows_quarantined=rows_bad,
-        batch=batch,
-        ignored_columns=ignored,
-    )
+    con.unregister("landing_batches")
+    return results
 
 
 def ingest(
@@ -426,40 +500,54 @@ def ingest(
     results: list[FileResult] = []
     with warehouse.work() as con, tempfile.TemporaryDirectory(prefix="segflow-ingest-") as workdir:
         ensure_raw_tables(con)
+        loaded = dict(
+            con.execute("select sha256, file from meta.ingest_files where kind = ?", [kind]).fetchall()
+        )
+        to_load: dict[str, list[Path]] = {}  # one scan per format (and CSV header)
+        hashes: dict[str, str] = {}
+        for path in files:
+            sha256 = file_sha256(path)
+            if sha256 in loaded or sha256 in hashes.values():
+                earlier = loaded.get(sha256) or next(p for p, h in hashes.items() if h == sha256)
+                results.append(
+                    FileResult(str(path), kind, "skipped", note=f"same content already loaded as {earlier}")
+                )
+                continue
+            hashes[str(path)] = sha256
+            file_format = _file_format(path)
+            if file_format in ("csv", "jsonl") and not _needs_transcoding(mapping):
+                _check_utf8(path)
+            # CSV files are scanned together only when their headers match (reject tables need it).
+            header = (
+                _header(path, file_format, mapping.encoding or "utf-8-sig") if file_format == "csv" else None
+            )
+            to_load.setdefault(f"{file_format}:{header}", []).append(path)
+        batches = {p: f"{loaded_at:%Y%m%dT%H%M%S}-{h[:10]}" for p, h in hashes.items()}
         con.execute("begin transaction")
         try:
-            for path in files:
-                sha256 = file_sha256(path)
-                seen = con.execute(
-                    "select file, batch from meta.ingest_files where sha256 = ? and kind = ?", [sha256, kind]
-                ).fetchone()
-                if seen:
-                    results.append(
-                        FileResult(
-                            str(path), kind, "skipped", note=f"same content already loaded as {seen[0]}"
-                        )
+            for group in to_load.values():
+                for result in _load_files(
+                    con, group, kind, mapping, settings, batches, loaded_at, Path(workdir)
+                ):
+                    con.execute(
+                        "insert into meta.ingest_files values (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [
+                            hashes[result.file],
+                            kind,
+                            result.file,
+                            result.batch,
+                            result.rows_read,
+                            result.rows_loaded,
+                            result.rows_quarantined,
+                            loaded_at,
+                        ],
                     )
-                    continue
-                batch = f"{loaded_at:%Y%m%dT%H%M%S}-{sha256[:10]}"
-                result = _load_file(con, path, kind, mapping, settings, batch, loaded_at, Path(workdir))
-                con.execute(
-                    "insert into meta.ingest_files values (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        sha256,
-                        kind,
-                        str(path),
-                        batch,
-                        result.rows_read,
-                        result.rows_loaded,
-                        result.rows_quarantined,
-                        loaded_at,
-                    ],
-                )
-                results.append(result)
+                    results.append(result)
             con.execute(f"set TimeZone = {sql_literal(settings.timezone)}")
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
+            con.execute(f"set TimeZone = {sql_literal(settings.timezone)}")
             raise
         if any(r.status == "loaded" for r in results):
             warehouse.publish(con)

@@ -25,9 +25,9 @@ order_totals as (
         sum(net_amount) as total_spend,
         min(order_date) as first_order_date,
         max(order_date) as last_order_date,
-        sum(case when is_gift then 1 else 0 end) as gift_orders,
+        count(case when is_gift then 1 end) as gift_orders,
         {%- for days in trailing_windows_days %}
-        sum(case when order_date >= {{ date_before(days) }} then 1 else 0 end) as orders_{{ days }}d,
+        count(case when order_date >= {{ date_before(days) }} then 1 end) as orders_{{ days }}d,
         sum(case when order_date >= {{ date_before(days) }} then net_amount else 0 end) as spend_{{ days }}d,
         {%- endfor %}
         count(distinct case when order_date >= {{ date_before(730) }} then order_date end) as purchase_days_730d
@@ -99,26 +99,26 @@ last_day_cycles as (
     group by items.customer_key
 ),
 
-sku_last_purchase as (
+last_consumable_day as (
     select
         customer_key,
-        sku,
-        order_date,
-        cycle_days,
-        sum(quantity) as quantity,
-        row_number() over (partition by customer_key, sku order by order_date desc) as purchase_rank
+        max(order_date) as order_date
     from items
     where cycle_days is not null
-    group by customer_key, sku, order_date, cycle_days
+    group by customer_key
 ),
 
 replenishment as (
+    -- Last purchase of consumables + cycle x quantity (the longest-lasting SKU bought that day).
     select
-        customer_key,
-        min(order_date + cast(cycle_days * quantity as integer)) as replenishment_due_date
-    from sku_last_purchase
-    where purchase_rank = 1
-    group by customer_key
+        items.customer_key,
+        min(last_consumable_day.order_date) + cast(max(items.cycle_days * items.quantity) as integer)
+            as replenishment_due_date
+    from items
+    inner join last_consumable_day
+        on items.customer_key = last_consumable_day.customer_key and items.order_date = last_consumable_day.order_date
+    where items.cycle_days is not null
+    group by items.customer_key
 ),
 
 category_spend as (
@@ -174,11 +174,11 @@ preferred_weekday as (
 engagement as (
     select
         customer_key,
-        sum(case when event_type = 'content_view' then 1 else 0 end) as content_views,
+        count(case when event_type = 'content_view' then 1 end) as content_views,
         sum(case when event_type = 'content_view' then coalesce(duration_seconds, 0) else 0 end) as content_seconds,
         count(distinct case when event_type = 'campaign' then campaign_id end) as campaigns_joined,
-        sum(case when event_type = 'referral' then 1 else 0 end) as referrals,
-        sum(case when event_type = 'checkin' then 1 else 0 end) as checkins,
+        count(case when event_type = 'referral' then 1 end) as referrals,
+        count(case when event_type = 'checkin' then 1 end) as checkins,
         count(*) as events
     from events
     group by customer_key

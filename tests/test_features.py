@@ -1,0 +1,155 @@
+"""Customer features on the hand-checked fixture: exact values for every column that matters."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from tests.conftest import FIXTURES, published_rows
+from transforms.build import build
+from transforms.ingest import ingest
+
+AS_OF = date(2026, 3, 10)
+
+
+def load_feature_fixture(settings):
+    for kind in ("products", "contacts", "orders", "order_items", "events"):
+        ingest(settings, [FIXTURES / "features" / f"{kind}.csv"], kind)
+
+
+@pytest.fixture
+def built(make_settings):
+    settings = make_settings({"identity": {"max_links_per_identifier": 3}})
+    load_feature_fixture(settings)
+    build(settings, AS_OF, run_checks=False)
+    return settings
+
+
+def features_of(settings, id_type: str, id_value: str) -> dict:
+    cursor_rows = published_rows(
+        settings,
+        "select f.* from customer_features as f join customer_identifiers as i using (customer_key) "
+        "where i.id_type = ? and i.id_value = ?",
+        [id_type, id_value],
+    )
+    assert len(cursor_rows) == 1, f"{id_type}={id_value} is {len(cursor_rows)} customers"
+    names = [r[0] for r in published_rows(settings, "select column_name from (describe customer_features)")]
+    return dict(zip(names, cursor_rows[0], strict=True))
+
+
+def test_alice_every_feature(built):
+    alice = features_of(built, "phone", "13900000001")
+    assert features_of(built, "unionid", "oA")["customer_key"] == alice["customer_key"]
+    expected = {
+        "as_of_date": AS_OF,
+        "first_order_date": date(2026, 1, 5),
+        "first_order_channel": "miniprogram",
+        "first_order_amount": Decimal("100.00"),
+        "last_order_date": date(2026, 3, 9),
+        "order_count": 6,
+        "purchase_days": 5,
+        "total_spend": Decimal("750.00"),
+        "avg_order_value": Decimal("125.00"),
+        "orders_30d": 3,
+        "spend_30d": Decimal("400.00"),
+        "orders_90d": 6,
+        "spend_90d": Decimal("750.00"),
+        "recency_days": 1,
+        "tenure_days": 64,
+        "avg_repurchase_interval_days": 15.75,
+        "median_repurchase_interval_days": 13.5,
+        "last_repurchase_interval_days": 8,
+        "max_repurchase_gap_days": 30,
+        "expected_next_order_date": date(2026, 3, 23),
+        "favorite_category": "茶",
+        "favorite_price_line": "premium",
+        "purchase_purpose": "self",
+        "source_channel": "wecom",
+        "signup_date": date(2026, 1, 1),
+        "days_to_first_order": 4,
+        "replenishment_due_date": date(2026, 5, 8),
+        "content_views": 2,
+        "content_seconds": 180,
+        "age": 36,
+        "city": "上海",
+    }
+    assert {k: alice[k] for k in expected} == expected
+    assert alice["avg_monthly_spend"] == pytest.approx(250.0)
+    assert alice["gift_order_share"] == pytest.approx(1 / 6)
+
+
+def test_bob_histories_merge_and_unpaid_orders_do_not_count(built):
+    bob = features_of(built, "email", "bob@x.com")
+    assert features_of(built, "phone", "13900000002")["customer_key"] == bob["customer_key"]
+    assert features_of(built, "unionid", "oB")["customer_key"] == bob["customer_key"]
+    assert (bob["order_count"], bob["total_spend"], bob["purchase_days"]) == (2, Decimal("600.00"), 2)
+    assert (bob["median_repurchase_interval_days"], bob["expected_next_order_date"]) == (14, date(2026, 3, 1))
+    assert (bob["recency_days"], bob["tenure_days"], bob["campaigns_joined"]) == (23, 37, 1)
+    assert bob["days_to_first_order"] == 12
+
+
+def test_contact_without_orders_has_a_row(built):
+    carol = features_of(built, "phone", "13900000003")
+    assert carol["order_count"] == 0 and carol["total_spend"] == 0
+    assert carol["first_order_date"] is None and carol["recency_days"] is None
+    assert carol["opted_out"] is True and carol["marketing_consent"] is False
+
+
+def test_shared_shop_phone_is_junk_and_does_not_merge_buyers(built):
+    assert published_rows(
+        built, "select id_type, id_value, linked_identifiers from identity_junk_identifiers"
+    ) == [("phone", "13800000000", 4)]
+    keys = {features_of(built, "unionid", f"oJ{n}")["customer_key"] for n in range(1, 5)}
+    assert len(keys) == 4
+    assert published_rows(built, "select count(*) from customer_features") == [(7,)]
+    assert published_rows(
+        built, "select count(*) from customer_identifiers where id_value = '13800000000'"
+    ) == [(0,)]
+
+
+def test_monthly_spend(built):
+    alice_key = features_of(built, "unionid", "oA")["customer_key"]
+    rows = published_rows(
+        built,
+        "select month, orders, spend from customer_monthly_spend where customer_key = ? order by month",
+        [alice_key],
+    )
+    assert rows == [
+        (date(2026, 1, 1), 2, Decimal("150.00")),
+        (date(2026, 2, 1), 2, Decimal("320.00")),
+        (date(2026, 3, 1), 2, Decimal("280.00")),
+    ]
+
+
+def test_rerun_is_identical_and_earlier_as_of_sees_less(built):
+    before = published_rows(built, "select * from customer_features order by customer_key")
+    build(built, AS_OF, run_checks=False)
+    assert published_rows(built, "select * from customer_features order by customer_key") == before
+    build(built, date(2026, 3, 1), run_checks=False)
+    alice = features_of(built, "phone", "13900000001")
+    assert (alice["order_count"], alice["total_spend"]) == (4, Decimal("470.00"))
+    history = published_rows(
+        built, "select as_of_date, count(*) from customer_features_history group by 1 order by 1"
+    )
+    assert history == [(date(2026, 3, 1), 7), (AS_OF, 7)]
+
+
+def test_keys_are_stable_when_new_data_arrives_and_merges_are_recorded(built, tmp_path):
+    alice_key = features_of(built, "unionid", "oA")["customer_key"]
+    carol_key = features_of(built, "phone", "13900000003")["customer_key"]
+    # Carol orders under a new unionid that also carries Alice's phone: Carol and Alice merge.
+    more = tmp_path / "orders_more.csv"
+    more.write_text(
+        "order_id,created_at,status,amount,phone,unionid\n"
+        "C1,2026-03-10T10:00:00+08:00,paid,10,13900000003,oC\n"
+        "C2,2026-03-10T11:00:00+08:00,paid,10,13900000001,oC\n"
+    )
+    ingest(built, [more], "orders")
+    build(built, date(2026, 3, 11), run_checks=False)
+    merged = features_of(built, "phone", "13900000003")["customer_key"]
+    assert merged == alice_key  # Alice's identifiers were seen first, her key survives
+    assert published_rows(built, "select merged_key, surviving_key from identity_merges") == [
+        (carol_key, alice_key)
+    ]
