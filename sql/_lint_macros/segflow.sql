@@ -1,3 +1,5 @@
 {% macro ref(name) %}{{ name }}{% endmacro %}
-{% macro var(name) %}{% if name.endswith('_ts') %}timestamptz '2026-01-01 00:00:00+08:00'{% elif name.endswith('_date') %}date '2026-01-01'{% elif name == 'timezone' %}'Asia/Shanghai'{% else %}1{% endif %}{% endmacro %}
-{% macro config() %}{% endmacro %}
+{% macro source(name) %}raw_{{ name }}{% endmacro %}
+{% macro config() %}{{ kwargs and "" }}{% endmacro %}
+{% macro date_before(days) %}date '2025-12-01'{% endmacro %}
+{% macro lit(value) %}'{{ value }}'{% endmacro %}

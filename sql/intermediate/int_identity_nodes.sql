@@ -45,7 +45,7 @@ select
     (
         coalesce(links.linked_identifiers, 0) > {{ max_links_per_identifier }}
         {%- for blocked in identity_blocklist %}
-        or (nodes.id_type = {{ lit(blocked.id_type) }} and nodes.id_value = {{ lit(blocked.id_value) }})
+            or (nodes.id_type = {{ lit(blocked.id_type) }} and nodes.id_value = {{ lit(blocked.id_value) }})
         {%- endfor %}
     ) as is_junk,
     row_number() over (order by nodes.id_type, nodes.id_value) - 1 as node_id

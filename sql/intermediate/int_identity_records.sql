@@ -43,13 +43,41 @@ with records as (
 ),
 
 identifiers as (
-    select record_kind, record_id, 'phone' as id_type, phone as id_value, seen_at from records where phone is not null
+    select
+        record_kind,
+        record_id,
+        'phone' as id_type,
+        phone as id_value,
+        seen_at
+    from records
+    where phone is not null
     union all
-    select record_kind, record_id, 'unionid' as id_type, unionid as id_value, seen_at from records where unionid is not null
+    select
+        record_kind,
+        record_id,
+        'unionid' as id_type,
+        unionid as id_value,
+        seen_at
+    from records
+    where unionid is not null
     union all
-    select record_kind, record_id, 'email' as id_type, email as id_value, seen_at from records where email is not null
+    select
+        record_kind,
+        record_id,
+        'email' as id_type,
+        email as id_value,
+        seen_at
+    from records
+    where email is not null
     union all
-    select record_kind, record_id, 'member_id' as id_type, member_id as id_value, seen_at from records where member_id is not null
+    select
+        record_kind,
+        record_id,
+        'member_id' as id_type,
+        member_id as id_value,
+        seen_at
+    from records
+    where member_id is not null
 )
 
 select * from identifiers

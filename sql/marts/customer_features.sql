@@ -27,8 +27,8 @@ order_totals as (
         max(order_date) as last_order_date,
         count(case when is_gift then 1 end) as gift_orders,
         {%- for days in trailing_windows_days %}
-        count(case when order_date >= {{ date_before(days) }} then 1 end) as orders_{{ days }}d,
-        sum(case when order_date >= {{ date_before(days) }} then net_amount else 0 end) as spend_{{ days }}d,
+            count(case when order_date >= {{ date_before(days) }} then 1 end) as orders_{{ days }}d,
+            sum(case when order_date >= {{ date_before(days) }} then net_amount else 0 end) as spend_{{ days }}d,
         {%- endfor %}
         count(distinct case when order_date >= {{ date_before(730) }} then order_date end) as purchase_days_730d
     from orders
@@ -141,24 +141,31 @@ price_line_spend as (
     group by customer_key, price_line
 ),
 
-hour_bands as (
+order_hour_bands as (
     select
         customer_key,
         case
             {%- for band in hour_bands %}
-            when order_hour >= {{ band.from_hour }} and order_hour < {{ band.to_hour }} then {{ lit(band.label) }}
+                when order_hour >= {{ band.from_hour }} and order_hour < {{ band.to_hour }} then {{ lit(band.label) }}
             {%- endfor %}
-        end as hour_band,
-        count(*) as orders_in_band
+        end as hour_band
     from orders
-    group by customer_key, 2
+),
+
+hour_bands as (
+    select
+        customer_key,
+        hour_band,
+        count(*) as orders_in_band
+    from order_hour_bands
+    group by customer_key, hour_band
 ),
 
 preferred_hour_band as (
     select
         customer_key,
         hour_band,
-        row_number() over (partition by customer_key order by orders_in_band desc, hour_band) as preference_rank
+        row_number() over (partition by customer_key order by orders_in_band desc, hour_band asc) as preference_rank
     from hour_bands
 ),
 
@@ -200,8 +207,8 @@ features as (
         coalesce(order_totals.total_spend, 0) as total_spend,
         order_totals.total_spend / nullif(order_totals.order_count, 0) as avg_order_value,
         {%- for days in trailing_windows_days %}
-        coalesce(order_totals.orders_{{ days }}d, 0) as orders_{{ days }}d,
-        coalesce(order_totals.spend_{{ days }}d, 0) as spend_{{ days }}d,
+            coalesce(order_totals.orders_{{ days }}d, 0) as orders_{{ days }}d,
+            coalesce(order_totals.spend_{{ days }}d, 0) as spend_{{ days }}d,
         {%- endfor %}
         coalesce(order_totals.purchase_days_730d, 0) as purchase_days_730d,
         -- rhythm
@@ -251,7 +258,8 @@ features as (
         customers.birthday,
         date_diff('year', customers.birthday, {{ as_of_date }})
         - case
-            when extract(month from customers.birthday) * 100 + extract(day from customers.birthday)
+            when
+                extract(month from customers.birthday) * 100 + extract(day from customers.birthday)
                 > extract(month from {{ as_of_date }}) * 100 + extract(day from {{ as_of_date }})
                 then 1
             else 0

@@ -7,7 +7,10 @@ with previous_run as (
 ),
 
 previous_keys as (
-    select history.customer_key, history.id_type, history.id_value
+    select
+        history.customer_key,
+        history.id_type,
+        history.id_value
     from {{ ref('customer_identifiers_history') }} as history
     inner join previous_run on history.as_of_date = previous_run.as_of_date
 )
