@@ -51,22 +51,31 @@ def python_models() -> list[Model]:
             name="int_identity",
             layer="intermediate",
             python=stitch,
-            python_deps=("int_identity_nodes", "int_identity_records"),
+            declared_deps=("int_identity_nodes", "int_identity_records"),
         )
     ]
 
 
-# Generated models (tags, segments, insights) register here: each takes settings and returns models.
-MODEL_PROVIDERS: list[Callable[[Settings], list[Model]]] = []
+# Models generated from the business YAML (segments, tags): each takes settings and the render
+# variables and returns models.
+MODEL_PROVIDERS: list[Callable[[Settings, dict], list[Model]]] = []
 # Checks run between the build and publish stages: each returns failures that stop the publish.
 CHECK_RUNNERS: list[Callable] = []
 
 
 def load_project(settings: Settings, as_of: date) -> Project:
+    variables = render_variables(settings, as_of)
     models = discover_sql_models() + python_models()
-    for provider in MODEL_PROVIDERS:
-        models += provider(settings)
-    return Project(models, render_variables(settings, as_of))
+    for provider in _providers():
+        models += provider(settings, variables)
+    return Project(models, variables)
+
+
+def _providers() -> list[Callable[[Settings, dict], list[Model]]]:
+    from transforms.segments import segment_models
+    from transforms.tags import tag_models
+
+    return [segment_models, tag_models, *MODEL_PROVIDERS]
 
 
 @dataclass

@@ -37,7 +37,7 @@ class Model:
     layer: str
     template: str | None = None
     python: PythonModel | None = None
-    python_deps: tuple[str, ...] = ()
+    declared_deps: tuple[str, ...] = ()
     path: Path | None = None
     # Filled in when rendered:
     sql: str = ""
@@ -98,8 +98,9 @@ class Project:
             undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
         )
         for model in self.models.values():
-            if model.python is not None:
-                model.deps = set(model.python_deps)
+            if model.python is not None or model.template is None:
+                # Python models and SQL generated from the business YAML declare their inputs.
+                model.deps = set(model.declared_deps)
                 continue
             deps: set[str] = set()
             config: dict[str, Any] = {}
@@ -151,6 +152,12 @@ class Project:
         return runs
 
 
+def _origin(model: Model) -> str:
+    if model.path:
+        return str(model.path)
+    return "python" if model.python is not None else "generated from the business config"
+
+
 def _drop_relation(con: duckdb.DuckDBPyConnection, model: Model) -> None:
     kind = scalar(
         con,
@@ -198,7 +205,7 @@ def materialize(con: duckdb.DuckDBPyConnection, model: Model, variables: dict) -
             raise SegflowError(f"{model.path}: unknown materialization '{model.materialized}'")
     except duckdb.Error as exc:
         raise SegflowError(
-            f"model {model.name} ({model.path or 'python'}) failed: {str(exc).splitlines()[0]}"
+            f"model {model.name} ({_origin(model)}) failed: {str(exc).splitlines()[0]}"
         ) from exc
     return scalar(con, f"select count(*) from {model.relation}")
 

@@ -131,6 +131,16 @@ category_spend as (
     group by customer_key, category
 ),
 
+subcategory_spend as (
+    select
+        customer_key,
+        subcategory,
+        row_number() over (partition by customer_key order by sum(line_amount) desc, subcategory) as preference_rank
+    from items
+    where subcategory is not null
+    group by customer_key, subcategory
+),
+
 price_line_spend as (
     select
         customer_key,
@@ -205,6 +215,13 @@ features as (
         coalesce(order_totals.order_count, 0) as order_count,
         coalesce(order_totals.purchase_days, 0) as purchase_days,
         coalesce(order_totals.total_spend, 0) as total_spend,
+        case
+            when order_totals.order_count > 0
+                then percent_rank() over (
+                    partition by case when order_totals.order_count > 0 then 1 else 0 end
+                    order by order_totals.total_spend
+                )
+        end as spend_percentile,
         order_totals.total_spend / nullif(order_totals.order_count, 0) as avg_order_value,
         {%- for days in trailing_windows_days %}
             coalesce(order_totals.orders_{{ days }}d, 0) as orders_{{ days }}d,
@@ -228,6 +245,7 @@ features as (
         ) as avg_monthly_spend,
         -- preferences
         category_spend.category as favorite_category,
+        subcategory_spend.subcategory as favorite_subcategory,
         price_line_spend.price_line as favorite_price_line,
         cast(order_totals.gift_orders as double) / nullif(order_totals.order_count, 0) as gift_order_share,
         case
@@ -280,6 +298,8 @@ features as (
     left join replenishment on customers.customer_key = replenishment.customer_key
     left join category_spend
         on customers.customer_key = category_spend.customer_key and category_spend.preference_rank = 1
+    left join subcategory_spend
+        on customers.customer_key = subcategory_spend.customer_key and subcategory_spend.preference_rank = 1
     left join price_line_spend
         on customers.customer_key = price_line_spend.customer_key and price_line_spend.preference_rank = 1
     left join preferred_hour_band
