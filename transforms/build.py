@@ -14,7 +14,7 @@ from datetime import date, timedelta
 
 from transforms.errors import SegflowError
 from transforms.ingest import ensure_raw_tables
-from transforms.models import Model, ModelRun, Project, discover_sql_models
+from transforms.models import Model, ModelRun, Project, discover_sql_models, materialize
 from transforms.settings import Settings
 from transforms.warehouse import Warehouse
 
@@ -56,13 +56,6 @@ def python_models() -> list[Model]:
     ]
 
 
-# Models generated from the business YAML (segments, tags): each takes settings and the render
-# variables and returns models.
-MODEL_PROVIDERS: list[Callable[[Settings, dict], list[Model]]] = []
-# Checks run between the build and publish stages: each returns failures that stop the publish.
-CHECK_RUNNERS: list[Callable] = []
-
-
 def load_project(settings: Settings, as_of: date) -> Project:
     variables = render_variables(settings, as_of)
     models = discover_sql_models() + python_models()
@@ -75,7 +68,46 @@ def _providers() -> list[Callable[[Settings, dict], list[Model]]]:
     from transforms.segments import segment_models
     from transforms.tags import tag_models
 
-    return [segment_models, tag_models, *MODEL_PROVIDERS]
+    return [segment_models, tag_models]
+
+
+STEPS = ("staging", "identity", "features", "segments", "tags", "insights", "checks", "publish")
+IDENTITY_MODELS = {
+    "int_identity_records",
+    "int_identity_nodes",
+    "int_identity",
+    "int_record_customers",
+    "customer_identifiers",
+    "identity_junk_identifiers",
+}
+SEGMENT_MODELS = {"customer_segments", "segment_rule_report", "segment_summary"}
+TAG_MODELS = {"customer_tags", "customer_tags_wide", "tag_report"}
+FEATURE_MODELS = {
+    "int_customers",
+    "int_customer_orders",
+    "int_customer_items",
+    "int_customer_events",
+    "customer_features",
+    "customer_monthly_spend",
+    "customer_content_engagement",
+}
+
+
+def step_of(model: Model) -> str:
+    """Which pipeline step builds a model (the DAG runs one task per step)."""
+    if model.stage == "publish":
+        return "publish"
+    if model.layer == "staging":
+        return "staging"
+    for step, names in (
+        ("identity", IDENTITY_MODELS),
+        ("features", FEATURE_MODELS),
+        ("segments", SEGMENT_MODELS),
+        ("tags", TAG_MODELS),
+    ):
+        if model.name in names:
+            return step
+    return "insights"
 
 
 @dataclass
@@ -87,29 +119,52 @@ class BuildResult:
     published: list[str] = field(default_factory=list)
 
 
-def build(settings: Settings, as_of: date, on_model=None, run_checks: bool = True) -> BuildResult:
+def run_step(
+    settings: Settings, as_of: date, step: str, on_model=None, result: BuildResult | None = None
+) -> BuildResult:
+    """Run one step of the pipeline against the work file. Every step can be rerun safely."""
+    if step not in STEPS:
+        raise SegflowError(f"unknown step '{step}'; steps are {', '.join(STEPS)}")
     project = load_project(settings, as_of)
     warehouse = Warehouse(settings)
-    result = BuildResult(as_of=as_of)
+    result = result or BuildResult(as_of=as_of)
+    started = time.perf_counter()
     with warehouse.work() as con:
         ensure_raw_tables(con)
-        started = time.perf_counter()
-        result.runs += project.run(con, "build", on_model)
-        result.stages["models"] = time.perf_counter() - started
-        if run_checks:
-            started = time.perf_counter()
-            for runner in CHECK_RUNNERS:
-                result.checks += runner(con, settings, as_of, project)
-            result.stages["checks"] = time.perf_counter() - started
+        if step == "checks":
+            from transforms.quality import run_checks
+
+            result.checks = run_checks(con, settings, as_of)
             errors = [c for c in result.checks if not c["success"] and c["severity"] == "error"]
             if errors:
                 first = errors[0]
                 raise SegflowError(
-                    f"{len(errors)} data-quality error(s), nothing published; first: {first['suite']} "
-                    f"{first['expectation']}: {first['observed']} (see dq_results after `segflow check`)"
+                    f"{len(errors)} data-quality error(s) as of {as_of}, nothing published; first: "
+                    f"{first['suite']} {first['expectation']} observed {first['observed']} (see dq_results)"
                 )
-        started = time.perf_counter()
-        result.runs += project.run(con, "publish", on_model)
-        result.published = warehouse.publish(con)
-        result.stages["publish"] = time.perf_counter() - started
+        else:
+            stage = "publish" if step == "publish" else "build"
+            models = [m for m in project.order(stage) if step_of(m) == step]
+            for model in models:
+                model_started = time.perf_counter()
+                rows = materialize(con, model, project.variables)
+                run = ModelRun(
+                    model.name, model.relation, model.materialized, time.perf_counter() - model_started, rows
+                )
+                result.runs.append(run)
+                if on_model:
+                    on_model(run)
+            if step == "publish":
+                result.published = warehouse.publish(con)
+    result.stages[step] = time.perf_counter() - started
+    return result
+
+
+def build(settings: Settings, as_of: date, on_model=None, run_checks: bool = True) -> BuildResult:
+    """All steps in order: what `segflow build` and a daily DAG run do."""
+    result = BuildResult(as_of=as_of)
+    for step in STEPS:
+        if step == "checks" and not run_checks:
+            continue
+        run_step(settings, as_of, step, on_model, result)
     return result

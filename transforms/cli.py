@@ -189,3 +189,87 @@ def _register_build(commands, common):
 
 
 _EXTRA_COMMANDS.append(_register_build)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from transforms.build import run_step
+    from transforms.settings import parse_as_of
+
+    settings = _settings(args)
+    as_of = parse_as_of(args.as_of, settings)
+    try:
+        result = run_step(settings, as_of, "checks")
+        checks = result.checks
+        failed_errors = 0
+    except SegflowError:
+        # The step refuses to pass on errors; on demand we still show every result.
+        from transforms.warehouse import Warehouse, fetch_dicts
+
+        with Warehouse(settings).work() as con:
+            checks = fetch_dicts(con, "select * from pub.dq_results where run = ?", [as_of.isoformat()])
+        failed_errors = sum(1 for c in checks if not c["success"] and c["severity"] == "error")
+    emit(
+        args,
+        {"as_of": str(as_of), "checks": checks},
+        checks,
+        ["suite", "expectation", "severity", "success", "observed"],
+    )
+    if failed_errors:
+        print(f"segflow: {failed_errors} data-quality error(s) as of {as_of}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_tags_report(args: argparse.Namespace) -> int:
+    from transforms.tags import load_settings_catalog
+    from transforms.warehouse import Warehouse, fetch_dicts
+
+    settings = _settings(args)
+    catalog = load_settings_catalog(settings)
+    groups = len(catalog.groups)
+    declared = sum(len(g.declared_tags) for g in catalog.groups)
+    with Warehouse(settings).read() as con:
+        rows = fetch_dicts(
+            con,
+            "select tag_category, tag_group, tag, source, members, round(coverage, 4) as coverage, "
+            "overlapping_customers, customers_without_tag_in_group, last_touched_date, warning "
+            "from tag_report order by tag_category, tag_group, members desc",
+        )
+    tags = len(rows)
+    warnings = []
+    max_groups, max_tags = int(catalog.limits.get("max_groups", 30)), int(catalog.limits.get("max_tags", 300))
+    if groups > max_groups:
+        warnings.append(
+            f"catalog has {groups} groups, more than the limit {max_groups}: merge or retire groups"
+        )
+    if tags > max_tags:
+        warnings.append(f"catalog has {tags} tags, more than the limit {max_tags}: retire one-off tags")
+    warnings += [f"{r['tag_group']} / {r['tag']}: {r['warning']}" for r in rows if r["warning"]]
+    payload = {
+        "groups": groups,
+        "declared_tags": declared,
+        "tags": tags,
+        "warnings": warnings,
+        "tags_detail": rows,
+    }
+    emit(args, payload, rows)
+    if not args.json:
+        print(f"\n{groups} groups, {tags} tags (limits {max_groups} / {max_tags})")
+        for warning in warnings:
+            print(f"warning: {warning}")
+    return 0
+
+
+def _register_quality(commands, common):
+    check = commands.add_parser("check", parents=[common], help="run the data-quality suites on demand")
+    check.add_argument("--as-of", help="the run date the checks refer to (default today)")
+    check.set_defaults(func=cmd_check)
+    tags = commands.add_parser("tags", parents=[common], help="tag catalog governance")
+    tag_commands = tags.add_subparsers(dest="tags_command", required=True)
+    report = tag_commands.add_parser(
+        "report", parents=[common], help="size, coverage, empty and overlapping tags"
+    )
+    report.set_defaults(func=cmd_tags_report)
+
+
+_EXTRA_COMMANDS.append(_register_quality)
