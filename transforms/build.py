@@ -39,8 +39,28 @@ def render_variables(settings: Settings, as_of: date) -> dict:
         "hour_bands": settings.get("features.hour_bands"),
         "max_links_per_identifier": int(settings.get("identity.max_links_per_identifier")),
         "identity_blocklist": settings.get("identity.blocklist") or [],
-        "settings": settings,
+        "date_after": lambda days: f"date '{(as_of + timedelta(days=int(days))).isoformat()}'",
+        "one_year_before": f"date '{_one_year_before(as_of).isoformat()}'",
+        "birthday_window": [
+            ((as_of + timedelta(days=n)).month, (as_of + timedelta(days=n)).day) for n in range(7)
+        ],
+        "replenishment_within_days": int(settings.get("actions.replenishment_within_days")),
+        "funnel_stages": _funnel_stages(settings),
     }
+
+
+def _one_year_before(day: date) -> date:
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - 1, day=28)
+
+
+def _funnel_stages(settings: Settings) -> list[str]:
+    from transforms.settings import load_yaml
+
+    funnel = (load_yaml(settings.config_file("segments.yml")).get("models") or {}).get("funnel") or {}
+    return [str(stage) for stage in funnel.get("stages") or []] or ["(no funnel model)"]
 
 
 def python_models() -> list[Model]:
@@ -65,10 +85,11 @@ def load_project(settings: Settings, as_of: date) -> Project:
 
 
 def _providers() -> list[Callable[[Settings, dict], list[Model]]]:
+    from transforms.actions import action_models
     from transforms.segments import segment_models
     from transforms.tags import tag_models
 
-    return [segment_models, tag_models]
+    return [segment_models, tag_models, action_models]
 
 
 STEPS = ("staging", "identity", "features", "segments", "tags", "insights", "checks", "publish")

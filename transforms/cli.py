@@ -273,3 +273,20 @@ def _register_quality(commands, common):
 
 
 _EXTRA_COMMANDS.append(_register_quality)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from transforms.demo import run_demo
+
+    return run_demo(_settings(args), orders=args.orders)
+
+
+def _register_demo(commands, common):
+    demo = commands.add_parser(
+        "demo", parents=[common], help="generate sample data and run everything through Airflow"
+    )
+    demo.add_argument("--orders", type=int, default=20_000)
+    demo.set_defaults(func=cmd_demo)
+
+
+_EXTRA_COMMANDS.append(_register_demo)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -300,6 +301,22 @@ def generate(
     # A re-sent delivery: 1% of first versions arrive again the next day, unchanged.
     resent = everyone[(rng.random(orders) < 0.01) & (arrival_day < days - 1)]
     all_orders = pa.concat_tables([first_versions, second_versions, first_versions.take(pa.array(resent))])
+    # Exports are never clean: about 1 row in 2,000 has a negative amount or lost its order id.
+    corrupt = rng.random(all_orders.num_rows) < 0.0005
+    negative = corrupt & (rng.random(all_orders.num_rows) < 0.5)
+    amounts = all_orders.column("amount").to_numpy(zero_copy_only=False).copy()
+    amounts[negative] = -amounts[negative]
+    order_ids_kept = pc.if_else(
+        pa.array(corrupt & ~negative),
+        pa.scalar(None, pa.string()),
+        all_orders.column("order_id").combine_chunks(),
+    )
+    all_orders = all_orders.set_column(
+        all_orders.schema.get_field_index("amount"), "amount", pa.array(amounts)
+    )
+    all_orders = all_orders.set_column(
+        all_orders.schema.get_field_index("order_id"), "order_id", order_ids_kept
+    )
     all_days = np.concatenate([arrival_day, change_day[later], arrival_day[resent] + 1])
     _write(all_orders, all_days, out_dir, "orders", first_day, fmt)
 

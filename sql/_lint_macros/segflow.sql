@@ -3,3 +3,4 @@
 {% macro config() %}{{ kwargs and "" }}{% endmacro %}
 {% macro date_before(days) %}date '2025-12-01'{% endmacro %}
 {% macro lit(value) %}'{{ value }}'{% endmacro %}
+{% macro date_after(days) %}date '2026-01-08'{% endmacro %}

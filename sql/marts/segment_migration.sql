@@ -36,5 +36,9 @@ left join previous_segments
     on
         current_segments.customer_key = previous_segments.customer_key
         and current_segments.model = previous_segments.model
-where exists (select 1 from previous_run where previous_run.as_of_date is not null)
+where
+    exists (
+        select 1 from previous_run
+        where previous_run.as_of_date is not null
+    )
 group by current_segments.model, coalesce(previous_segments.segment, '(new customer)'), current_segments.segment

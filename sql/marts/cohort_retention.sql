@@ -1,0 +1,45 @@
+-- Monthly first-order cohorts and the share of each cohort who bought again k months later.
+with orders as (
+    select
+        customer_key,
+        cast(date_trunc('month', order_date) as date) as order_month
+    from {{ ref('int_customer_orders') }}
+    where is_counted
+),
+
+cohorts as (
+    select
+        customer_key,
+        min(order_month) as cohort_month
+    from orders
+    group by customer_key
+),
+
+cohort_sizes as (
+    select
+        cohort_month,
+        count(*) as cohort_customers
+    from cohorts
+    group by cohort_month
+),
+
+activity as (
+    select distinct
+        cohorts.cohort_month,
+        orders.customer_key,
+        date_diff('month', cohorts.cohort_month, orders.order_month) as months_since_first
+    from orders
+    inner join cohorts on orders.customer_key = cohorts.customer_key
+)
+
+select
+    {{ as_of_date }} as as_of_date,
+    activity.cohort_month,
+    cohort_sizes.cohort_customers,
+    activity.months_since_first,
+    count(*) as customers_returning,
+    cast(count(*) as double) / cohort_sizes.cohort_customers as retention_rate
+from activity
+inner join cohort_sizes on activity.cohort_month = cohort_sizes.cohort_month
+where activity.months_since_first >= 1
+group by activity.cohort_month, cohort_sizes.cohort_customers, activity.months_since_first

@@ -1,0 +1,101 @@
+"""Action lists (touchpoints) that need more than a static model: check-in routing and unpaid-order reminders."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from transforms.errors import SegflowError
+from transforms.expressions import compile_expression
+from transforms.models import Model
+from transforms.rules import Rule, first_match, quote
+from transforms.settings import Settings
+from transforms.warehouse import Warehouse
+
+
+def checkin_routes(settings: Settings) -> list[Rule]:
+    rules, errors = [], []
+    for index, route in enumerate(settings.get("actions.checkin_routes") or [], start=1):
+        where = f"{settings.config_dir / 'settings.yml'} actions.checkin_routes {index}"
+        try:
+            rules.append(
+                Rule(str(route["group"]), str(route["group"]), compile_expression(str(route["when"]), where))
+            )
+        except (KeyError, TypeError):
+            errors.append(f"{where}: give `group` and `when`")
+        except SegflowError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise SegflowError(" | ".join(errors))
+    return rules
+
+
+def action_models(settings: Settings, variables: dict) -> list[Model]:
+    routes = checkin_routes(settings)
+    days = int(settings.get("actions.checkin_group_days"))
+    route = first_match(routes, str(settings.get("actions.checkin_default_group")))
+    sql = (
+        f"select {variables['as_of_date']} as as_of_date, f.customer_key, checkins.joined_date as checkin_joined_date, "
+        f"{route} as route_to_group, f.order_count, f.favorite_subcategory, f.opted_out, f.marketing_consent "
+        "from pub.customer_features as f inner join ("
+        "select customer_key, min(event_date) as joined_date from int.int_customer_events "
+        "where event_type = 'checkin' group by customer_key) as checkins on f.customer_key = checkins.customer_key "
+        f"where checkins.joined_date = {variables['date_before'](days)}"
+    )
+    return [
+        Model(
+            name="action_checkin_routing",
+            layer="marts",
+            sql=sql,
+            declared_deps=("customer_features", "customer_tags", "int_customer_events"),
+        )
+    ]
+
+
+def unpaid_reminders(settings: Settings, at: datetime) -> int:
+    """Write `action_unpaid_reminders`: unpaid orders that crossed a reminder mark in the last run interval."""
+    every = timedelta(minutes=int(settings.get("actions.reminder_every_minutes")))
+    marks = [int(m) for m in settings.get("actions.unpaid_reminder_minutes")]
+    windows = " union all ".join(
+        f"select {m} as reminder_minutes, cast({quote((at - timedelta(minutes=m) - every).isoformat())} as timestamptz) "
+        f"as created_after, cast({quote((at - timedelta(minutes=m)).isoformat())} as timestamptz) as created_until"
+        for m in marks
+    )
+    lookups = " ".join(
+        f"left join pub.customer_identifiers as by_{kind} on by_{kind}.id_type = '{kind}' "
+        f"and by_{kind}.id_value = unpaid.{kind}"
+        for kind in ("phone", "unionid", "email", "member_id")
+    )
+    sql = f"""
+create or replace table pub.action_unpaid_reminders as
+with versions as (
+    select orders.*, row_number() over (
+        partition by order_id order by coalesce(updated_at, created_at) desc, _loaded_at desc, _line desc
+    ) as version_rank
+    from raw.orders as orders
+    where coalesce(updated_at, created_at) <= cast({quote(at.isoformat())} as timestamptz)
+),
+unpaid as (select * from versions where version_rank = 1 and status = 'created')
+select cast({quote(at.isoformat())} as timestamptz) as reminder_at, marks.reminder_minutes,
+    unpaid.order_id, unpaid.created_at, unpaid.amount, unpaid.channel,
+    coalesce(by_phone.customer_key, by_unionid.customer_key, by_email.customer_key, by_member_id.customer_key)
+        as customer_key,
+    unpaid.phone, unpaid.unionid
+from unpaid
+inner join ({windows}) as marks
+    on unpaid.created_at > marks.created_after and unpaid.created_at <= marks.created_until
+{lookups}
+order by marks.reminder_minutes, unpaid.order_id
+"""
+    warehouse = Warehouse(settings)
+    with warehouse.work() as con:
+        from transforms.ingest import ensure_raw_tables
+
+        ensure_raw_tables(con)
+        con.execute(
+            "create table if not exists pub.customer_identifiers "
+            "(customer_key varchar, as_of_date date, id_type varchar, id_value varchar, first_seen_at timestamptz)"
+        )
+        con.execute(sql)
+        count = con.execute("select count(*) from pub.action_unpaid_reminders").fetchall()[0][0]
+        warehouse.publish(con)
+    return count
