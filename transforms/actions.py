@@ -97,5 +97,5 @@ order by marks.reminder_minutes, unpaid.order_id
         )
         con.execute(sql)
         count = con.execute("select count(*) from pub.action_unpaid_reminders").fetchall()[0][0]
-        warehouse.publish(con)
+        warehouse.publish(con, tables=["action_unpaid_reminders"])
     return count

@@ -290,3 +290,108 @@ def _register_demo(commands, common):
 
 
 _EXTRA_COMMANDS.append(_register_demo)
+
+
+def cmd_pack_preview(args: argparse.Namespace) -> int:
+    from transforms.packs import preview, resolve_pack
+
+    settings = _settings(args)
+    result = preview(settings, resolve_pack(settings, args.name, args.where))
+    if args.json:
+        emit(args, result)
+        return 0
+    print(
+        f"pack {result['pack']} as of {result['as_of_date']}: {result['matched']} match, "
+        f"{result['members']} to export, {result['holdout']} held out, {result['suppressed']} suppressed"
+    )
+    for reason, count in result["suppressed_by_reason"].items():
+        print(f"  suppressed {reason}: {count}")
+    for other, count in result["overlap_with_packs"].items():
+        print(f"  overlap with {other}: {count}")
+    print("\nsample (masked):")
+    print_table(result["sample"])
+    return 0
+
+
+def cmd_pack_export(args: argparse.Namespace) -> int:
+    from transforms.packs import export, resolve_pack
+
+    settings = _settings(args)
+    name = args.name or args.name_option
+    if args.where is not None and not name:
+        raise SegflowError("pack export --where needs --name for the export's file and log")
+    pack = resolve_pack(settings, name, args.where)
+    result = export(settings, pack, Path(args.out) if args.out else None, args.format, args.hash, args.delta)
+    emit(
+        args,
+        result.__dict__,
+        [result.__dict__],
+        ["export_id", "members", "suppressed", "holdout", "joined", "left", "file"],
+    )
+    return 0
+
+
+def cmd_pack_lift(args: argparse.Namespace) -> int:
+    from transforms.packs import lift
+
+    result = lift(_settings(args), args.name, args.export, args.days)
+    if args.json:
+        emit(args, result)
+        return 0
+    rows = [{"group": g, **result[g]} for g in ("contacted", "holdout")]
+    print_table(rows)
+    print(
+        f"\nspend per customer lift: {result['spend_per_customer_lift']} (95% CI {result['spend_per_customer_lift_95ci']})"
+    )
+    print(f"conversion lift: {result['conversion_lift']} (95% CI {result['conversion_lift_95ci']})")
+    return 0
+
+
+def cmd_unpaid_reminders(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from transforms.actions import unpaid_reminders
+
+    at = datetime.fromisoformat(args.at) if args.at else datetime.now(UTC)
+    if at.tzinfo is None:
+        raise SegflowError(f"--at '{args.at}' needs a timezone offset, e.g. 2026-07-01T10:00:00+08:00")
+    count = unpaid_reminders(_settings(args), at)
+    emit(args, {"at": at.isoformat(), "reminders": count}, [{"at": at.isoformat(), "reminders": count}])
+    return 0
+
+
+def _register_packs(commands, common):
+    pack = commands.add_parser("pack", parents=[common], help="audience packs (人群包)")
+    pack_commands = pack.add_subparsers(dest="pack_command", required=True)
+    for name, func, text in (
+        ("preview", cmd_pack_preview, "size, suppression, overlap, masked sample"),
+        ("export", cmd_pack_export, "write the members file, manifest and log row"),
+    ):
+        command = pack_commands.add_parser(name, parents=[common], help=text)
+        command.add_argument("name", nargs="?", help="a pack in packs.yml")
+        command.add_argument("--where", help="an ad hoc pack in the safe expression language")
+        if name == "export":
+            command.add_argument("--name", dest="name_option", help="name for an ad hoc --where export")
+            command.add_argument("--format", choices=["csv", "parquet", "xlsx"], default="csv")
+            command.add_argument("--out", help="folder (default exports/)")
+            command.add_argument("--hash", action="store_true", help="SHA-256 of normalised identifiers")
+            command.add_argument(
+                "--delta", action="store_true", help="only who joined and left since the last export"
+            )
+        command.set_defaults(func=func)
+    lift = pack_commands.add_parser("lift", parents=[common], help="contacted vs holdout after an export")
+    lift.add_argument("name")
+    lift.add_argument("--export", required=True, help="export id (audience_pack_exports.export_id)")
+    lift.add_argument("--days", type=int, default=30)
+    lift.set_defaults(func=cmd_pack_lift)
+
+    actions = commands.add_parser("actions", parents=[common], help="action lists that run between builds")
+    action_commands = actions.add_subparsers(dest="actions_command", required=True)
+    reminders = action_commands.add_parser(
+        "unpaid-reminders", parents=[common], help="unpaid orders that crossed a reminder mark"
+    )
+    reminders.add_argument("--at", help="ISO timestamp with offset (default now)")
+    reminders.set_defaults(func=cmd_unpaid_reminders)
+
+
+_EXTRA_COMMANDS.append(_register_packs)

@@ -550,7 +550,7 @@ def ingest(
             con.execute(f"set TimeZone = {sql_literal(settings.timezone)}")
             raise
         if any(r.status == "loaded" for r in results):
-            warehouse.publish(con)
+            warehouse.publish(con, tables=["ingest_quarantine"])
     return results
 
 

@@ -81,9 +81,15 @@ class Warehouse:
             "preserve_insertion_order": True,
         }
 
-    def publish(self, con: duckdb.DuckDBPyConnection) -> list[str]:
-        """Copy every table of the work file's `pub` schema into a new file and swap it in."""
-        tables = [
+    def publish(self, con: duckdb.DuckDBPyConnection, tables: list[str] | None = None) -> list[str]:
+        """Swap in a new published file.
+
+        With `tables=None` (the build's publish step, after its checks passed) every table of the
+        work file's `pub` schema is published. Commands that change only their own tables (ingest,
+        pack exports, reminders) name them: every other table is carried over from the file readers
+        see now, so a build that failed its checks is never published by a later command.
+        """
+        work_tables = [
             row[0]
             for row in con.execute(
                 "select table_name from information_schema.tables "
@@ -94,17 +100,35 @@ class Warehouse:
             f".{self.published_path.stem}.publish-{os.getpid()}.duckdb"
         )
         staging_path.unlink(missing_ok=True)
+        carried: list[str] = []
+        if tables is not None and self.published_path.exists():
+            con.execute(f"attach '{self.published_path}' as published (read_only)")
+            carried = [
+                row[0]
+                for row in con.execute(
+                    "select table_name from information_schema.tables where table_catalog = 'published' "
+                    "and table_type = 'BASE TABLE'"
+                ).fetchall()
+                if row[0] not in tables
+            ]
+        elif tables is not None:
+            tables = work_tables  # nothing published yet: publish what there is
+        fresh = work_tables if tables is None else [t for t in tables if t in work_tables]
         con.execute(f"attach '{staging_path}' as publishing")
         try:
-            for table in tables:
+            for table in fresh:
                 con.execute(f"create table publishing.main.{table} as select * from pub.{table}")
+            for table in carried:
+                con.execute(f"create table publishing.main.{table} as select * from published.main.{table}")
             con.execute("checkpoint publishing")
         finally:
             con.execute("detach publishing")
+            if carried or (tables is not None and self.published_path.exists()):
+                con.execute("detach database if exists published")
         with open(staging_path, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(staging_path, self.published_path)
-        return tables
+        return sorted(fresh + carried)
 
     # -- readers -------------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -1,0 +1,530 @@
+"""Audience packs (人群包): define in packs.yml, preview, export safely, measure lift.
+
+Members are read from the published tables (what BI sees), never from a build in progress.
+Opted-out and non-consenting contacts are suppressed; a stable hash of (pack, customer) holds
+out a control group; every export writes its file atomically with a manifest and is logged in
+`audience_pack_exports`. Raw phone numbers and emails are never printed or logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from transforms import PROJECT_ROOT
+from transforms.errors import SegflowError
+from transforms.expressions import compile_expression
+from transforms.schema import IDENTIFIER_TYPES
+from transforms.settings import Settings, load_yaml
+from transforms.warehouse import Warehouse
+
+FORMATS = ("csv", "parquet", "xlsx")
+LOG_TABLES = ("audience_pack_exports", "audience_pack_members")
+LOG_DDL = (
+    "create table if not exists pub.audience_pack_exports (pack varchar, export_id varchar, as_of_date date, "
+    "exported_at timestamptz, members bigint, suppressed bigint, holdout bigint, file varchar, sha256 varchar, "
+    "format varchar, hashed boolean, delta boolean, joined bigint, left_pack bigint, definition_sha256 varchar)",
+    "create table if not exists pub.audience_pack_members (pack varchar, export_id varchar, customer_key varchar, "
+    "in_holdout boolean)",
+)
+
+
+@dataclass(frozen=True)
+class Pack:
+    name: str
+    where: str
+    sql: str
+    contact_fields: tuple[str, ...]
+    holdout_share: float = 0.0
+    require_consent: bool = False
+    schedule: str | None = None
+    description: str = ""
+    destination: dict = field(default_factory=dict)
+
+    def definition(self) -> dict:
+        return {
+            "where": self.where,
+            "contact_fields": list(self.contact_fields),
+            "holdout_share": self.holdout_share,
+            "require_consent": self.require_consent,
+        }
+
+    def definition_sha256(self) -> str:
+        text = json.dumps(self.definition(), ensure_ascii=False, sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _pack(name: str, config: dict, settings: Settings, where: str) -> Pack:
+    expression = compile_expression(str(config.get("where", "")), where)
+    fields = tuple(config.get("contact_fields") or settings.get("packs.default_contact_fields"))
+    unknown = [f for f in fields if f not in IDENTIFIER_TYPES]
+    if unknown:
+        raise SegflowError(f"{where}: unknown contact field(s) {unknown}; use {', '.join(IDENTIFIER_TYPES)}")
+    share = float(config.get("holdout_share", 0))
+    if not 0 <= share < 1:
+        raise SegflowError(f"{where}: holdout_share must be at least 0 and below 1")
+    return Pack(
+        name=name,
+        where=str(config["where"]),
+        sql=expression.sql,
+        contact_fields=fields,
+        holdout_share=share,
+        require_consent=bool(config.get("require_consent", settings.get("packs.require_consent"))),
+        schedule=config.get("schedule"),
+        description=str(config.get("description", "")),
+        destination=config.get("destination") or {"type": "folder"},
+    )
+
+
+def load_packs(settings: Settings) -> dict[str, Pack]:
+    path = settings.config_file("packs.yml")
+    document = load_yaml(path)
+    packs, errors = {}, []
+    for name, config in ((document or {}).get("packs") or {}).items():
+        try:
+            if not isinstance(config, dict) or "where" not in config:
+                raise SegflowError(f"{path} pack {name}: give `where`")
+            packs[str(name)] = _pack(str(name), config, settings, f"{path} pack {name}")
+        except SegflowError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise SegflowError(f"{len(errors)} error(s) in packs: " + " | ".join(errors))
+    return packs
+
+
+def resolve_pack(settings: Settings, name: str | None, where: str | None) -> Pack:
+    if where is not None:
+        return _pack(name or "ad_hoc", {"where": where}, settings, f"--where pack {name or 'ad_hoc'}")
+    packs = load_packs(settings)
+    if name not in packs:
+        raise SegflowError(
+            f"pack '{name}' is not in {settings.config_file('packs.yml')} (packs: {', '.join(packs)})"
+        )
+    return packs[name]
+
+
+@contextmanager
+def published(settings: Settings):
+    """The published tables as schema `pub` of an in-memory connection (read-only, no lock held long)."""
+    path = Warehouse(settings).published_path
+    if not path.exists():
+        raise SegflowError(f"{path}: nothing published yet; run `segflow build` first")
+    con = duckdb.connect()
+    try:
+        con.execute(f"set TimeZone = '{settings.timezone}'")
+        con.execute(f"attach '{path}' as pub (read_only)")
+        yield con
+    finally:
+        con.close()
+
+
+def _audience_sql(pack: Pack) -> str:
+    """Every member with why they are suppressed (or null) and whether they are held out."""
+    consent = "or f.marketing_consent is null" if pack.require_consent else ""
+    contacts = ", ".join(
+        f"max(case when id_type = '{kind}' and contact_rank = 1 then id_value end) as {kind}"
+        for kind in IDENTIFIER_TYPES
+    )
+    reachable = " or ".join(f"contacts.{kind} is not null" for kind in pack.contact_fields)
+    return f"""
+with members as (select f.* from pub.customer_features as f where {pack.sql}),
+ranked_identifiers as (
+    select customer_key, id_type, id_value,
+        row_number() over (partition by customer_key, id_type order by first_seen_at, id_value) as contact_rank
+    from pub.customer_identifiers
+),
+contacts as (select customer_key, {contacts} from ranked_identifiers group by customer_key)
+select f.customer_key, f.as_of_date,
+    case
+        when f.opted_out then 'opted_out'
+        when f.marketing_consent = false {consent} then 'no_consent'
+        when not ({reachable}) or contacts.customer_key is null then 'no_contact_field'
+    end as suppressed_reason,
+    md5_number('{pack.name.replace("'", "''")}:' || f.customer_key) % 10000 < {round(pack.holdout_share * 10000)}
+        as in_holdout,
+    {", ".join(f"contacts.{kind}" for kind in IDENTIFIER_TYPES)}
+from members as f
+left join contacts on f.customer_key = contacts.customer_key
+"""
+
+
+def _mask(kind: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if kind == "phone" and len(value) == 11:
+        return value[:3] + "****" + value[-4:]
+    if kind == "email" and "@" in value:
+        user, domain = value.split("@", 1)
+        return user[:1] + "***@" + domain
+    return value[:4] + "****"
+
+
+def preview(settings: Settings, pack: Pack, sample: int = 5) -> dict:
+    with published(settings) as con:
+        con.execute(f"create temp table audience as {_audience_sql(pack)}")
+        totals = con.execute(
+            "select count(*), count(case when suppressed_reason is null and not in_holdout then 1 end), "
+            "count(case when suppressed_reason is null and in_holdout then 1 end), max(as_of_date) from audience"
+        ).fetchall()[0]
+        reasons = dict(
+            con.execute(
+                "select suppressed_reason, count(*) from audience where suppressed_reason is not null group by 1 order by 1"
+            ).fetchall()
+        )
+        rows = con.execute(
+            f"select customer_key, {', '.join(pack.contact_fields)} from audience "
+            f"where suppressed_reason is null and not in_holdout order by customer_key limit {int(sample)}"
+        ).fetchall()
+        overlaps = {}
+        for other in load_packs(settings).values():
+            if other.name == pack.name:
+                continue
+            overlaps[other.name] = con.execute(
+                f"select count(*) from audience as a where a.customer_key in (select f.customer_key "
+                f"from pub.customer_features as f where {other.sql})"
+            ).fetchall()[0][0]
+    matched, exportable, holdout, as_of = totals
+    samples = [
+        {
+            "customer_key": row[0],
+            **{kind: _mask(kind, value) for kind, value in zip(pack.contact_fields, row[1:], strict=True)},
+        }
+        for row in rows
+    ]
+    return {
+        "pack": pack.name,
+        "as_of_date": str(as_of) if as_of else None,
+        "matched": matched,
+        "members": exportable,
+        "holdout": holdout,
+        "suppressed": sum(reasons.values()),
+        "suppressed_by_reason": reasons,
+        "overlap_with_packs": overlaps,
+        "sample": samples,
+    }
+
+
+@dataclass
+class ExportResult:
+    pack: str
+    export_id: str
+    as_of_date: str
+    file: str
+    manifest: str
+    members: int
+    suppressed: int
+    holdout: int
+    sha256: str
+    joined: int | None = None
+    left: int | None = None
+    delivered_batches: int | None = None
+
+
+def _write_atomically(table: pa.Table, path: Path, file_format: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    if file_format == "csv":
+        pacsv.write_csv(table, temporary)
+    elif file_format == "parquet":
+        pq.write_table(table, temporary)
+    else:
+        from openpyxl import Workbook
+
+        book = Workbook(write_only=True)
+        sheet = book.create_sheet("members")
+        sheet.append(table.column_names)
+        for row in zip(*(column.to_pylist() for column in table.columns), strict=True):
+            sheet.append(list(row))
+        book.save(temporary)
+    os.replace(temporary, path)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def export(
+    settings: Settings,
+    pack: Pack,
+    out_dir: Path | None = None,
+    file_format: str = "csv",
+    hashed: bool = False,
+    delta: bool = False,
+    exported_at: datetime | None = None,
+) -> ExportResult:
+    if file_format not in FORMATS:
+        raise SegflowError(f"--format {file_format}: use one of {', '.join(FORMATS)}")
+    out_dir = Path(out_dir or PROJECT_ROOT / "exports")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    exported_at = exported_at or datetime.now(UTC)
+    warehouse = Warehouse(settings)
+    with published(settings) as con:
+        con.execute(f"create temp table audience as {_audience_sql(pack)}")
+        as_of = con.execute("select max(as_of_date) from pub.customer_features").fetchall()[0][0]
+        has_log = bool(
+            con.execute(
+                "select count(*) from information_schema.tables where table_catalog = 'pub' "
+                "and table_name = 'audience_pack_members'"
+            ).fetchall()[0][0]
+        )
+        previous = None
+        if has_log:
+            found = con.execute(
+                "select export_id from pub.audience_pack_exports where pack = ? order by exported_at desc limit 1",
+                [pack.name],
+            ).fetchall()
+            previous = found[0][0] if found else None
+            sequence = con.execute(
+                "select count(*) from pub.audience_pack_exports where pack = ? and as_of_date = ?",
+                [pack.name, as_of],
+            ).fetchall()[0][0]
+        else:
+            sequence = 0
+        export_id = f"{pack.name}-{as_of}-{sequence + 1}"
+        value = (lambda kind: f"sha256({kind}) as {kind}") if hashed else (lambda kind: kind)
+        columns = ", ".join(value(kind) for kind in pack.contact_fields)
+        con.execute(
+            "create temp table exported as select customer_key, "
+            f"{columns} from audience where suppressed_reason is null and not in_holdout order by customer_key"
+        )
+        joined = left = None
+        if previous is not None:
+            con.execute(
+                "create temp table previous_members as select customer_key from pub.audience_pack_members "
+                "where export_id = ? and not in_holdout",
+                [previous],
+            )
+            joined = con.execute(
+                "select count(*) from exported where customer_key not in (select customer_key from previous_members)"
+            ).fetchall()[0][0]
+            left = con.execute(
+                "select count(*) from previous_members where customer_key not in (select customer_key from exported)"
+            ).fetchall()[0][0]
+        if delta and previous is not None:
+            body = con.sql(
+                "select 'joined' as change, * from exported where customer_key not in "
+                "(select customer_key from previous_members) union all "
+                f"select 'left' as change, customer_key, {', '.join('null' for _ in pack.contact_fields)} "
+                "from previous_members where customer_key not in (select customer_key from exported) "
+                "order by change, customer_key"
+            ).to_arrow_table()
+        else:
+            body = con.sql("select * from exported").to_arrow_table()
+        members = con.execute("select count(*) from exported").fetchall()[0][0]
+        suppressed = con.execute(
+            "select count(*) from audience where suppressed_reason is not null"
+        ).fetchall()[0][0]
+        holdout = con.execute(
+            "select count(*) from audience where suppressed_reason is null and in_holdout"
+        ).fetchall()[0][0]
+        log_rows = con.sql(
+            f"select '{pack.name}' as pack, '{export_id}' as export_id, customer_key, in_holdout from audience "
+            "where suppressed_reason is null"
+        ).to_arrow_table()
+
+    suffix = "delta." if delta and previous is not None else ""
+    path = out_dir / f"{export_id}.{suffix}{file_format}"
+    _write_atomically(body, path, file_format)
+    checksum = _file_sha256(path)
+    manifest = {
+        "pack": pack.name,
+        "export_id": export_id,
+        "definition": pack.definition(),
+        "definition_sha256": pack.definition_sha256(),
+        "as_of_date": str(as_of),
+        "exported_at": exported_at.isoformat(),
+        "members": members,
+        "suppressed": suppressed,
+        "holdout": holdout,
+        "delta": {"previous_export": previous, "joined": joined, "left": left, "file_is_delta": bool(suffix)},
+        "hashed": hashed,
+        "format": file_format,
+        "file": path.name,
+        "sha256": checksum,
+    }
+    manifest_path = Path(f"{path}.manifest.json")
+    temporary = manifest_path.with_name(f".{manifest_path.name}.partial")
+    temporary.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(temporary, manifest_path)
+
+    delivered = None
+    if (pack.destination or {}).get("type") == "webhook":
+        delivered = deliver_webhook(pack.destination, export_id, body)
+
+    with warehouse.work() as work:
+        for ddl in LOG_DDL:
+            work.execute(ddl)
+        work.execute("begin transaction")
+        work.execute(
+            "insert into pub.audience_pack_exports values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                pack.name,
+                export_id,
+                as_of,
+                exported_at,
+                members,
+                suppressed,
+                holdout,
+                str(path),
+                checksum,
+                file_format,
+                hashed,
+                bool(suffix),
+                joined,
+                left,
+                pack.definition_sha256(),
+            ],
+        )
+        work.register("pack_members", log_rows)
+        work.execute("insert into pub.audience_pack_members select * from pack_members")
+        work.unregister("pack_members")
+        work.execute("commit")
+        warehouse.publish(work, tables=list(LOG_TABLES))
+    return ExportResult(
+        pack.name,
+        export_id,
+        str(as_of),
+        str(path),
+        str(manifest_path),
+        members,
+        suppressed,
+        holdout,
+        checksum,
+        joined,
+        left,
+        delivered,
+    )
+
+
+def deliver_webhook(destination: dict, export_id: str, body: pa.Table) -> int:
+    """POST members in batches; each batch carries an idempotency key, so a retried batch the server
+    already took is not applied twice. Retries with backoff on connection errors and 5xx."""
+    url = destination.get("url")
+    if not url:
+        raise SegflowError("webhook destination needs `url`")
+    batch_size = int(destination.get("batch_size", 500))
+    attempts = int(destination.get("max_attempts", 6))
+    backoff = float(destination.get("backoff_seconds", 0.5))
+    rows = body.to_pylist()
+    batches = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)] or [[]]
+    for number, batch in enumerate(batches, start=1):
+        payload = json.dumps(
+            {"export_id": export_id, "batch": number, "batches": len(batches), "members": batch},
+            ensure_ascii=False,
+            default=str,
+        ).encode("utf-8")
+        key = f"{export_id}:{number}"
+        for attempt in range(1, attempts + 1):
+            request = urllib.request.Request(
+                url,
+                data=payload,
+                method="POST",
+                headers={"Content-Type": "application/json", "Idempotency-Key": key},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    if 200 <= response.status < 300:
+                        break
+            except urllib.error.HTTPError as exc:
+                if exc.code < 500 and exc.code != 429:
+                    raise SegflowError(
+                        f"webhook refused batch {number} of {export_id}: HTTP {exc.code}"
+                    ) from exc
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if attempt == attempts:
+                raise SegflowError(
+                    f"webhook did not take batch {number} of {export_id} after {attempts} attempts"
+                )
+            time.sleep(backoff * 2 ** (attempt - 1))
+    return len(batches)
+
+
+def lift(settings: Settings, pack_name: str, export_id: str, days: int) -> dict:
+    """Orders and spend per customer in the N days after the export: contacted vs holdout."""
+    with published(settings) as con:
+        found = con.execute(
+            "select as_of_date from pub.audience_pack_exports where pack = ? and export_id = ?",
+            [pack_name, export_id],
+        ).fetchall()
+        if not found:
+            raise SegflowError(f"no export '{export_id}' of pack '{pack_name}' in audience_pack_exports")
+        start: date = found[0][0]
+        rows = con.execute(
+            """
+            select members.in_holdout, count(*) as customers,
+                avg(coalesce(spend.spend, 0)) as mean_spend, var_samp(coalesce(spend.spend, 0)) as var_spend,
+                avg(case when spend.orders > 0 then 1.0 else 0.0 end) as conversion,
+                sum(coalesce(spend.orders, 0)) as orders, sum(coalesce(spend.spend, 0)) as revenue
+            from pub.audience_pack_members as members
+            left join (
+                select customer_key, sum(orders) as orders, sum(spend) as spend from pub.customer_daily_spend
+                where order_date >= ? and order_date < ? + ? group by customer_key
+            ) as spend on members.customer_key = spend.customer_key
+            where members.export_id = ?
+            group by members.in_holdout
+            """,
+            [start, start, days, export_id],
+        ).fetchall()
+    groups = {bool(r[0]): r for r in rows}
+    if True not in groups or False not in groups:
+        raise SegflowError(
+            f"export {export_id} has no holdout group (holdout_share 0): lift cannot be measured"
+        )
+    contacted, control = groups[False], groups[True]
+
+    def interval(diff: float, variance: float) -> list[float]:
+        margin = 1.96 * math.sqrt(max(variance, 0.0))
+        return [round(diff - margin, 4), round(diff + margin, 4)]
+
+    spend_diff = float(contacted[2]) - float(control[2])
+    spend_var = float(contacted[3] or 0) / contacted[1] + float(control[3] or 0) / control[1]
+    conv_diff = float(contacted[4]) - float(control[4])
+    conv_var = (
+        float(contacted[4]) * (1 - float(contacted[4])) / contacted[1]
+        + float(control[4]) * (1 - float(control[4])) / control[1]
+    )
+    return {
+        "pack": pack_name,
+        "export_id": export_id,
+        "window": f"{start} .. {days} days",
+        "contacted": {
+            "customers": contacted[1],
+            "orders": contacted[5],
+            "revenue": float(contacted[6]),
+            "spend_per_customer": round(float(contacted[2]), 4),
+            "conversion": round(float(contacted[4]), 4),
+        },
+        "holdout": {
+            "customers": control[1],
+            "orders": control[5],
+            "revenue": float(control[6]),
+            "spend_per_customer": round(float(control[2]), 4),
+            "conversion": round(float(control[4]), 4),
+        },
+        "spend_per_customer_lift": round(spend_diff, 4),
+        "spend_per_customer_lift_95ci": interval(spend_diff, spend_var),
+        "conversion_lift": round(conv_diff, 4),
+        "conversion_lift_95ci": interval(conv_diff, conv_var),
+    }
+
+
+def scheduled_packs(settings: Settings) -> list[Pack]:
+    return [p for p in load_packs(settings).values() if p.schedule == "daily"]
