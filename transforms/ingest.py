@@ -435,11 +435,12 @@ def _load_files(
         con.execute("select _source_file, count(distinct line) from landing_quarantine group by 1").fetchall()
     )
     max_share = float(settings.get("ingest.max_quarantine_share"))
+    grace = int(settings.get("ingest.quarantine_grace_rows"))
     results = []
     for path in paths:
         rows_read = counts.get(str(path), 0) + (rejects.num_rows if rejects is not None else 0)
         rows_bad = bad.get(str(path), 0)
-        if rows_read and rows_bad / rows_read > max_share:
+        if rows_read and rows_bad / rows_read > max_share and rows_bad > grace:
             examples = con.execute(
                 "select line, field, value, reason from landing_quarantine where _source_file = ? "
                 "order by line, field limit 3",
