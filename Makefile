@@ -19,7 +19,7 @@ install: $(STAMP)
 # Chromium renders the report in the browser test; PostgreSQL serves the server-warehouse tests.
 system-deps:
 	@command -v chromium >/dev/null || { if [ "$$(id -u)" = 0 ]; then \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null) \
 		|| echo "could not install chromium: the browser test will be skipped"; \
 		else echo "chromium missing and not root: the browser test will be skipped"; fi; }
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then \

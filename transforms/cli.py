@@ -395,3 +395,20 @@ def _register_packs(commands, common):
 
 
 _EXTRA_COMMANDS.append(_register_packs)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from transforms.report import write_report
+
+    path = write_report(_settings(args), Path(args.out))
+    emit(args, {"report": str(path)}, [{"report": str(path)}])
+    return 0
+
+
+def _register_report(commands, common):
+    report = commands.add_parser("report", parents=[common], help="the offline HTML report with charts")
+    report.add_argument("--out", default="reports/segflow_report.html")
+    report.set_defaults(func=cmd_report)
+
+
+_EXTRA_COMMANDS.append(_register_report)
