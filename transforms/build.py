@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from transforms.errors import SegflowError
+from transforms.failpoints import failpoint
 from transforms.ingest import ensure_raw_tables
 from transforms.models import Model, ModelRun, Project, discover_sql_models, materialize
 from transforms.settings import Settings
@@ -173,6 +174,7 @@ def run_step(
                     model.name, model.relation, model.materialized, time.perf_counter() - model_started, rows
                 )
                 result.runs.append(run)
+                failpoint(f"after:{model.name}")
                 if on_model:
                     on_model(run)
             if step == "publish":

@@ -130,12 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--format", choices=["csv", "parquet"], default="csv")
     generate.set_defaults(func=cmd_generate)
 
-    for register in _EXTRA_COMMANDS:
+    for register in (_register_build, _register_quality, _register_demo, _register_packs, _register_report):
         register(commands, common)
     return parser
-
-
-_EXTRA_COMMANDS: list = []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,10 +143,6 @@ def main(argv: list[str] | None = None) -> int:
     except SegflowError as exc:
         print(f"segflow: {exc}", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -186,9 +179,6 @@ def _register_build(commands, common):
     build = commands.add_parser("build", parents=[common], help="build features, tags, segments and publish")
     build.add_argument("--as-of", help="YYYY-MM-DD: facts before the start of this day count (default today)")
     build.set_defaults(func=cmd_build)
-
-
-_EXTRA_COMMANDS.append(_register_build)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -272,9 +262,6 @@ def _register_quality(commands, common):
     report.set_defaults(func=cmd_tags_report)
 
 
-_EXTRA_COMMANDS.append(_register_quality)
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     from transforms.demo import run_demo
 
@@ -287,9 +274,6 @@ def _register_demo(commands, common):
     )
     demo.add_argument("--orders", type=int, default=20_000)
     demo.set_defaults(func=cmd_demo)
-
-
-_EXTRA_COMMANDS.append(_register_demo)
 
 
 def cmd_pack_preview(args: argparse.Namespace) -> int:
@@ -394,9 +378,6 @@ def _register_packs(commands, common):
     reminders.set_defaults(func=cmd_unpaid_reminders)
 
 
-_EXTRA_COMMANDS.append(_register_packs)
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from transforms.report import write_report
 
@@ -411,4 +392,5 @@ def _register_report(commands, common):
     report.set_defaults(func=cmd_report)
 
 
-_EXTRA_COMMANDS.append(_register_report)
+if __name__ == "__main__":
+    sys.exit(main())

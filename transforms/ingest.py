@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from transforms.errors import SegflowError
+from transforms.failpoints import failpoint
 from transforms.mapping import Mapping, load_mapping
 from transforms.schema import (
     FALSE_WORDS,
@@ -545,6 +546,7 @@ def ingest(
                     )
                     results.append(result)
             con.execute(f"set TimeZone = {sql_literal(settings.timezone)}")
+            failpoint("ingest:before_commit")
             con.execute("commit")
         except BaseException:
             con.execute("rollback")

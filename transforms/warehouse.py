@@ -19,6 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from transforms.errors import SegflowError
+from transforms.failpoints import failpoint
 from transforms.settings import Settings
 
 SCHEMAS = ("raw", "stg", "int", "pub", "meta")
@@ -127,6 +128,7 @@ class Warehouse:
                 con.execute("detach database if exists published")
         with open(staging_path, "rb") as handle:
             os.fsync(handle.fileno())
+        failpoint("publish:before_swap")
         os.replace(staging_path, self.published_path)
         return sorted(fresh + carried)
 

@@ -1,0 +1,231 @@
+"""Faults: killed builds and ingests, reruns, data-quality stops, bad inputs, readers during a build."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from tests.conftest import published_rows, work_rows
+from transforms.build import build
+from transforms.errors import SegflowError
+from transforms.generate import generate
+from transforms.ingest import ingest, ingest_landing
+from transforms.warehouse import Warehouse
+
+D1, D2 = date(2026, 6, 1), date(2026, 6, 15)
+VOLATILE = {"loaded_at", "batch", "exported_at"}  # when a load happened differs between warehouses
+
+
+def digests(settings) -> dict[str, str]:
+    """A content hash per published table (rows in any order, volatile columns left out)."""
+    con = duckdb.connect(str(Warehouse(settings).published_path), read_only=True)
+    try:
+        result = {}
+        for (table,) in con.execute("select table_name from information_schema.tables order by 1").fetchall():
+            columns = [r[0] for r in con.execute(f"describe {table}").fetchall() if r[0] not in VOLATILE]
+            rows = sorted(
+                repr(r) for r in con.execute(f"select {', '.join(columns)} from {table}").fetchall()
+            )
+            result[table] = hashlib.sha256("\n".join(rows).encode()).hexdigest()
+        return result
+    finally:
+        con.close()
+
+
+def cli(settings, *args, failpoint: str | None = None, wait: bool = True):
+    env = {
+        **os.environ,
+        "SEGFLOW_WAREHOUSE": settings.warehouse_url,
+        "SEGFLOW_CONFIG": str(settings.config_dir),
+    }
+    env.pop("SEGFLOW_FAILPOINT", None)
+    if failpoint:
+        env["SEGFLOW_FAILPOINT"] = failpoint
+    command = [sys.executable, "-m", "transforms.cli", *args]
+    if not wait:
+        return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("faults_landing")
+    generate(folder, orders=6_000, days=60, last_day=date(2026, 6, 20), seed=3)
+    return folder
+
+
+@pytest.fixture
+def warehouse_at_d1(make_settings, landing):
+    settings = make_settings()
+    ingest_landing(settings, landing)
+    build(settings, D1)
+    return settings
+
+
+def test_killed_build_leaves_readers_intact_and_the_retry_is_exact(warehouse_at_d1, make_settings, landing):
+    before = digests(warehouse_at_d1)
+    for point in ("after:customer_features", "after:customer_tags", "publish:before_swap"):
+        killed = cli(warehouse_at_d1, "build", "--as-of", D2.isoformat(), failpoint=point)
+        assert killed.returncode == 137, (point, killed.stderr)
+        assert digests(warehouse_at_d1) == before, point
+    retried = cli(warehouse_at_d1, "build", "--as-of", D2.isoformat())
+    assert retried.returncode == 0, retried.stderr
+    clean = make_settings(name="clean")
+    ingest_landing(clean, landing)
+    build(clean, D1)
+    build(clean, D2)
+    assert digests(warehouse_at_d1) == digests(clean)
+
+
+def test_sigkill_at_a_random_moment_then_retry(warehouse_at_d1):
+    before = digests(warehouse_at_d1)
+    process = cli(warehouse_at_d1, "build", "--as-of", D2.isoformat(), wait=False)
+    time.sleep(3.0)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    after_kill = digests(warehouse_at_d1)
+    # Killed before its swap, readers see the old tables; killed after it, the complete new ones.
+    assert after_kill == before or after_kill["customer_features"] != before["customer_features"]
+    assert cli(warehouse_at_d1, "build", "--as-of", D2.isoformat()).returncode == 0
+    first = digests(warehouse_at_d1)
+    assert cli(warehouse_at_d1, "build", "--as-of", D2.isoformat()).returncode == 0
+    assert digests(warehouse_at_d1) == first  # rerunning a finished date changes nothing
+
+
+def test_killed_ingest_loads_nothing_twice(make_settings, landing):
+    settings = make_settings()
+    killed = cli(
+        settings, "ingest", str(landing / "orders"), "--kind", "orders", failpoint="ingest:before_commit"
+    )
+    assert killed.returncode == 137
+    with Warehouse(settings).work() as con:
+        assert con.execute("select count(*) from raw.orders").fetchall() == [(0,)]
+    assert cli(settings, "ingest", str(landing / "orders"), "--kind", "orders").returncode == 0
+    again = cli(settings, "ingest", str(landing / "orders"), "--kind", "orders", "--json")
+    assert json.loads(again.stdout)["rows_loaded"] == 0
+    loaded = work_rows(settings, "select count(*), count(distinct _file || ':' || _line) from raw.orders")
+    assert loaded[0][0] == loaded[0][1] > 0
+
+
+def test_data_quality_error_stops_publish_and_warning_does_not(warehouse_at_d1):
+    suites = warehouse_at_d1.config_dir / "expectations"
+    suites.mkdir()
+    custom = {
+        "suite": "brand",
+        "expectations": [
+            {
+                "name": "no_customer_spends_over_1000",
+                "type": "metric",
+                "severity": "error",
+                "sql": "select max(total_spend) from pub.customer_features",
+                "max": 1000,
+            },
+        ],
+    }
+    (suites / "brand.yml").write_text(yaml.safe_dump(custom), encoding="utf-8")
+    with pytest.raises(SegflowError, match="data-quality error.*no_customer_spends_over_1000"):
+        build(warehouse_at_d1, D2)
+    assert published_rows(warehouse_at_d1, "select distinct as_of_date from customer_features") == [(D1,)]
+    custom["expectations"][0]["severity"] = "warning"
+    (suites / "brand.yml").write_text(yaml.safe_dump(custom), encoding="utf-8")
+    build(warehouse_at_d1, D2)
+    assert published_rows(warehouse_at_d1, "select distinct as_of_date from customer_features") == [(D2,)]
+    assert published_rows(
+        warehouse_at_d1, "select success from dq_results where expectation = 'no_customer_spends_over_1000'"
+    ) == [(False,)]
+
+
+READER = r"""
+import duckdb, json, sys, time
+path, seconds = sys.argv[1], float(sys.argv[2])
+reads = errors = inconsistent = 0
+slowest = 0.0
+messages = []
+deadline = time.monotonic() + seconds
+while time.monotonic() < deadline:
+    started = time.monotonic()
+    try:
+        con = duckdb.connect(path, read_only=True)
+        rows = con.execute("select model, sum(customers), sum(customer_share) from segment_summary group by model").fetchall()
+        total = con.execute("select count(*) from customer_features").fetchall()[0][0]
+        con.close()
+        reads += 1
+        if not rows or any(c != total or abs(s - 1) > 1e-9 for _, c, s in rows):
+            inconsistent += 1
+    except Exception as exc:
+        errors += 1
+        messages.append(str(exc)[:200])
+    slowest = max(slowest, time.monotonic() - started)
+    time.sleep(0.02)
+print(json.dumps({"reads": reads, "errors": errors, "inconsistent": inconsistent, "slowest": slowest, "messages": messages[:3]}))
+"""
+
+
+def test_a_reader_in_a_loop_never_errors_or_waits_during_builds(warehouse_at_d1, landing):
+    path = str(Warehouse(warehouse_at_d1).published_path)
+    reader = subprocess.Popen([sys.executable, "-c", READER, path, "25"], stdout=subprocess.PIPE, text=True)
+    time.sleep(1)
+    for day in (D2, date(2026, 6, 16), D2):
+        build(warehouse_at_d1, day)
+    ingest(warehouse_at_d1, [landing / "orders"], "orders")
+    out, _ = reader.communicate(timeout=120)
+    stats = json.loads(out)
+    assert stats["errors"] == 0, stats["messages"]
+    assert stats["inconsistent"] == 0
+    assert stats["reads"] > 20 and stats["slowest"] < 1.0, stats
+
+
+def test_bad_inputs_get_clear_errors_and_lose_nothing(warehouse_at_d1, tmp_path):
+    before = work_rows(warehouse_at_d1, "select count(*) from raw.orders")[0][0]
+    changed_type = tmp_path / "orders_amount_text.csv"
+    changed_type.write_text(
+        "order_id,created_at,status,amount,phone\n"
+        + "".join(f"T{n},2026-06-10T10:00:00+08:00,paid,about {n} yuan,1390000{n:04d}\n" for n in range(10))
+    )
+    with pytest.raises(
+        SegflowError, match=r"orders_amount_text\.csv: 10 of 10 rows are bad.*field amount.*not a number"
+    ):
+        ingest(warehouse_at_d1, [changed_type], "orders")
+    negative_refund = tmp_path / "orders_negative_refund.csv"
+    negative_refund.write_text(
+        "order_id,created_at,status,amount,refund_amount,phone\n"
+        "N1,2026-06-10T10:00:00+08:00,partially_refunded,100,-5,13900009999\n"
+        "N2,2026-06-10T11:00:00+08:00,paid,100,,13900009998\n"
+        "N3,2026-06-10T12:00:00+08:00,paid,100,,13900009997\n"
+        "N4,2026-06-10T13:00:00+08:00,paid,100,,13900009996\n"
+        "N5,2026-06-10T14:00:00+08:00,paid,100,,13900009995\n"
+    )
+    [result] = ingest(warehouse_at_d1, [negative_refund], "orders")
+    assert result.rows_quarantined == 1
+    assert published_rows(
+        warehouse_at_d1,
+        "select line, field, reason from ingest_quarantine where file like '%negative_refund%'",
+    ) == [(2, "refund_amount", "negative value")]
+    header_only = tmp_path / "orders_header_only.csv"
+    header_only.write_text("order_id,created_at,status,amount,phone\n")
+    [empty] = ingest(warehouse_at_d1, [header_only], "orders")
+    assert (empty.rows_read, empty.rows_loaded) == (0, 0)
+    unknown_customer = tmp_path / "orders_unknown_member.csv"
+    unknown_customer.write_text(
+        "order_id,created_at,status,amount,member_id\nU1,2026-06-10T10:00:00+08:00,paid,66,M-NEW-1\n"
+    )
+    ingest(warehouse_at_d1, [unknown_customer], "orders")
+    assert work_rows(warehouse_at_d1, "select count(*) from raw.orders")[0][0] == before + 4 + 1
+    build(warehouse_at_d1, D2)
+    newcomer = published_rows(
+        warehouse_at_d1,
+        "select f.order_count, f.contact_records from customer_features as f join customer_identifiers as i "
+        "using (customer_key) where i.id_value = 'M-NEW-1'",
+    )
+    assert newcomer == [(1, 0)]  # an order from someone we never met is a new customer, not an error
