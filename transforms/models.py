@@ -26,7 +26,9 @@ from transforms.warehouse import scalar
 
 SQL_DIR = PROJECT_ROOT / "sql"
 LAYER_SCHEMA = {"staging": "stg", "intermediate": "int", "marts": "pub"}
-LAYER_MATERIALIZED = {"staging": "view", "intermediate": "table", "marts": "table"}
+# Staging is materialized as tables, not views (jaffle-shop uses views): the order-version
+# window over all raw rows would otherwise be recomputed by every model that reads it.
+LAYER_MATERIALIZED = {"staging": "table", "intermediate": "table", "marts": "table"}
 
 PythonModel = Callable[[duckdb.DuckDBPyConnection, dict], pa.Table]
 

@@ -5,14 +5,31 @@ with identifiers as (
     select * from {{ ref('int_identity_records') }}
 ),
 
+-- Only records that carry two or more identifiers link anything.
+linking_records as (
+    select
+        record_kind,
+        record_id
+    from identifiers
+    group by record_kind, record_id
+    having count(*) > 1
+),
+
+linking_identifiers as (
+    select identifiers.*
+    from identifiers
+    inner join linking_records
+        on identifiers.record_kind = linking_records.record_kind and identifiers.record_id = linking_records.record_id
+),
+
 pairs as (
     select distinct
         a.id_type,
         a.id_value,
         b.id_type as other_type,
         b.id_value as other_value
-    from identifiers as a
-    inner join identifiers as b
+    from linking_identifiers as a
+    inner join linking_identifiers as b
         on a.record_kind = b.record_kind and a.record_id = b.record_id
     where a.id_type <> b.id_type or a.id_value <> b.id_value
 ),

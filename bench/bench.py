@@ -1,0 +1,142 @@
+"""`make bench ORDERS=N`: generate N orders, time ingest (CSV and Parquet) and the build step by
+step, and the pandas reference computing the same features. A benchmark, not a test: it prints
+numbers (seconds, rows/second, peak memory per phase) and writes bench/out/results.json.
+
+Each phase runs in a child process so its peak memory is its own (ru_maxrss from wait4).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+AS_OF = "2026-07-01"
+
+
+def child(code: str, env: dict | None = None) -> dict:
+    """Run a phase in a fresh interpreter; return its JSON output plus wall seconds and peak RSS."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+        text=True,
+    )
+    out = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        raise SystemExit(f"phase failed (status {status}):\n{code}")
+    result = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
+    result["wall_seconds"] = round(time.perf_counter() - started, 2)
+    result["peak_rss_gb"] = round(usage.ru_maxrss / 1024 / 1024, 2)
+    return result
+
+
+SETUP = """
+import json, time, sys
+sys.path.insert(0, {root!r})
+from datetime import date
+from pathlib import Path
+from transforms.settings import Settings
+settings = Settings.load(None, {url!r})
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "out"))
+    parser.add_argument("--skip-csv", action="store_true")
+    parser.add_argument("--skip-pandas", action="store_true")
+    args = parser.parse_args()
+    out = Path(args.out)
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    results: dict = {"orders": args.orders}
+
+    formats = ["parquet"] + ([] if args.skip_csv else ["csv"])
+    for file_format in formats:
+        code = SETUP.format(root=str(ROOT), url="duckdb:///unused") + (
+            "from transforms.generate import generate\n"
+            "t = time.perf_counter()\n"
+            f"r = generate(Path({str(out / ('landing_' + file_format))!r}), orders={args.orders}, days={args.days}, "
+            f"last_day=date(2026, 6, 30), fmt={file_format!r})\n"
+            "print(json.dumps({'seconds': round(time.perf_counter() - t, 2), 'order_rows': r.order_rows}))"
+        )
+        results[f"generate_{file_format}"] = child(code)
+        print(f"generate {file_format}: {results[f'generate_{file_format}']}", flush=True)
+
+    for file_format in formats:
+        url = f"duckdb:///{out / ('wh_' + file_format) / 'segflow.duckdb'}"
+        code = SETUP.format(root=str(ROOT), url=url) + (
+            "from transforms.ingest import ingest_landing, summarize\n"
+            "t = time.perf_counter()\n"
+            f"s = summarize(ingest_landing(settings, Path({str(out / ('landing_' + file_format))!r})))\n"
+            "s['seconds'] = round(time.perf_counter() - t, 2)\n"
+            "print(json.dumps(s))"
+        )
+        phase = child(code, {"SEGFLOW_WAREHOUSE": url})
+        order_rows = results[f"generate_{file_format}"]["order_rows"]
+        phase["order_rows_per_second"] = round(order_rows / phase["seconds"])
+        results[f"ingest_{file_format}"] = phase
+        print(f"ingest {file_format}: {phase}", flush=True)
+
+    url = f"duckdb:///{out / 'wh_parquet' / 'segflow.duckdb'}"
+    code = SETUP.format(root=str(ROOT), url=url) + (
+        "from transforms.build import STEPS, BuildResult, run_step\n"
+        f"as_of = date.fromisoformat({AS_OF!r})\n"
+        "result = BuildResult(as_of=as_of)\n"
+        "for step in STEPS:\n"
+        "    run_step(settings, as_of, step, result=result)\n"
+        "import duckdb\n"
+        "from transforms.warehouse import Warehouse\n"
+        "con = duckdb.connect(str(Warehouse(settings).published_path), read_only=True)\n"
+        "customers = con.execute('select count(*) from customer_features').fetchall()[0][0]\n"
+        "print(json.dumps({'steps_seconds': {k: round(v, 2) for k, v in result.stages.items()}, 'customers': customers,"
+        " 'slowest_models': sorted([(r.name, round(r.seconds, 2)) for r in result.runs], key=lambda x: -x[1])[:8]}))"
+    )
+    build = child(code)
+    steps = build["steps_seconds"]
+    build["raw_to_customer_features_seconds"] = round(
+        sum(steps[s] for s in ("staging", "identity", "features")), 2
+    )
+    build["tags_share_of_features"] = round(steps["tags"] / steps["features"], 3)
+    build["segments_and_insights_seconds"] = round(steps["segments"] + steps["insights"], 2)
+    results["build"] = build
+    print(f"build: {build}", flush=True)
+
+    if not args.skip_pandas:
+        code = SETUP.format(root=str(ROOT), url=url) + (
+            f"sys.path.insert(0, {str(ROOT)!r})\n"
+            "import duckdb\n"
+            "from tests.reference_features import compute\n"
+            "from transforms.warehouse import Warehouse\n"
+            "wh = Warehouse(settings)\n"
+            "ids = duckdb.connect(str(wh.published_path), read_only=True).sql("
+            "'select customer_key, id_type, id_value from customer_identifiers').df()\n"
+            "t = time.perf_counter()\n"
+            "with wh.work() as con:\n"
+            f"    frame = compute(con, ids, date.fromisoformat({AS_OF!r}), settings.timezone)\n"
+            "print(json.dumps({'seconds': round(time.perf_counter() - t, 2), 'customers_with_orders': len(frame)}))"
+        )
+        results["pandas_reference"] = child(code)
+        results["speedup_vs_pandas"] = round(
+            results["pandas_reference"]["seconds"] / build["raw_to_customer_features_seconds"], 1
+        )
+        print(f"pandas reference: {results['pandas_reference']}", flush=True)
+
+    (out / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
