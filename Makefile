@@ -44,7 +44,7 @@ bench: $(STAMP)
 
 # Airflow UI on loopback with the project's DAGs (admin password printed by standalone).
 airflow: $(STAMP)
-	$(BIN)/segflow airflow-standalone
+	$(BIN)/segflow airflow
 
 clean:
 	rm -rf warehouse data airflow_home exports reports

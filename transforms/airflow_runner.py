@@ -74,3 +74,18 @@ def dags_test(dag_id: str, logical_date: str, env: dict[str, str], log: Path) ->
     wanted = [r for r in runs if str(r.get("logical_date", "")).startswith(logical_date)]
     wanted.sort(key=lambda r: r.get("run_after") or "")
     return wanted[-1]["state"] if wanted else "unknown"
+
+
+def standalone(home: Path, env: dict[str, str]) -> None:
+    """`airflow standalone` on 127.0.0.1 with the project's DAGs (replaces this process)."""
+    prepare(home, env)
+    env = {
+        **env,
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": env.get("AIRFLOW__API__PORT", "8080"),
+    }
+    airflow = Path(sys.executable).with_name("airflow")
+    print(
+        f"Airflow UI on http://127.0.0.1:{env['AIRFLOW__API__PORT']} (admin password: {home}/simple_auth_manager_passwords.json.generated)"
+    )
+    os.execve(str(airflow), [str(airflow), "standalone"], env)

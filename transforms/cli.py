@@ -268,12 +268,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(_settings(args), orders=args.orders)
 
 
+def cmd_airflow(args: argparse.Namespace) -> int:
+    from transforms import PROJECT_ROOT
+    from transforms.airflow_runner import airflow_env, standalone
+    from transforms.pipeline import landing_dir
+
+    settings = _settings(args)
+    home = PROJECT_ROOT / "airflow_home"
+    env = airflow_env(
+        home,
+        {
+            "SEGFLOW_LANDING": str(landing_dir()),
+            "SEGFLOW_WAREHOUSE": settings.warehouse_url,
+            "SEGFLOW_CONFIG": str(settings.config_dir),
+        },
+    )
+    standalone(home, env)
+    return 0
+
+
 def _register_demo(commands, common):
     demo = commands.add_parser(
         "demo", parents=[common], help="generate sample data and run everything through Airflow"
     )
     demo.add_argument("--orders", type=int, default=20_000)
     demo.set_defaults(func=cmd_demo)
+    airflow = commands.add_parser(
+        "airflow", parents=[common], help="Airflow standalone on 127.0.0.1 with our DAGs"
+    )
+    airflow.set_defaults(func=cmd_airflow)
 
 
 def cmd_pack_preview(args: argparse.Namespace) -> int:

@@ -1,0 +1,86 @@
+"""The published contract (shared/CONTRACT.md): table columns, --json output, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import FIXTURES, published_rows
+from tests.test_segments import built  # noqa: F401 - module fixture reused
+from transforms.packs import export, resolve_pack
+
+CONTRACT_COLUMNS = {
+    "customer_features": """customer_key as_of_date first_order_date first_order_channel first_order_amount
+        last_order_date order_count purchase_days total_spend avg_order_value orders_90d spend_90d recency_days
+        tenure_days avg_repurchase_interval_days median_repurchase_interval_days expected_next_order_date
+        avg_monthly_spend favorite_category favorite_price_line gift_order_share purchase_purpose source_channel
+        signup_date days_to_first_order replenishment_due_date""",
+    "customer_monthly_spend": "customer_key month orders spend",
+    "customer_identifiers": "customer_key id_type id_value",
+    "customer_tags": "customer_key as_of_date tag_category tag_group tag source",
+    "customer_segments": "customer_key as_of_date model segment segment_label r_score f_score m_score",
+    "segment_summary": """as_of_date model segment segment_label customers customer_share revenue revenue_share
+        avg_order_value avg_orders""",
+    "audience_pack_exports": "pack export_id as_of_date exported_at members suppressed holdout file sha256",
+    "ingest_quarantine": "file line field value reason batch",
+    "dq_results": "run suite expectation severity success observed",
+    "customer_features_history": "as_of_date customer_key",
+    "customer_segments_history": "as_of_date customer_key model segment",
+    "customer_tag_history": "as_of_date customer_key tag_group tag",
+    "segment_migration": "as_of_date model from_segment to_segment customers",
+    "channel_conversion": "source_channel contacts order_share median_days_to_first_order",
+    "funnel_summary": "stage customers conversion_from_previous",
+    "cohort_retention": "cohort_month months_since_first retention_rate",
+    "tag_report": "tag_group tag members coverage",
+}
+
+
+def test_published_tables_carry_the_contract_columns(built, tmp_path):  # noqa: F811
+    export(built, resolve_pack(built, "buyers", "order_count >= 1"), tmp_path)
+    for table, names in CONTRACT_COLUMNS.items():
+        columns = {row[0] for row in published_rows(built, f"select column_name from (describe {table})")}
+        missing = set(names.split()) - columns
+        assert not missing, f"{table} lacks {missing}"
+    segments = {m for (m,) in published_rows(built, "select distinct model from customer_segments")}
+    assert {"value_frequency", "rfm", "rfm8", "lifecycle", "funnel", "abc"} <= segments
+
+
+def run(built, *args):  # noqa: F811
+    env = {**os.environ, "SEGFLOW_WAREHOUSE": built.warehouse_url, "SEGFLOW_CONFIG": str(built.config_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "transforms.cli", *args], env=env, capture_output=True, text=True
+    )
+
+
+def test_reporting_commands_print_one_json_object(built):  # noqa: F811
+    for args in (
+        ["check", "--as-of", "2026-03-10"],
+        ["tags", "report"],
+        ["pack", "preview", "churned_winback"],
+        ["ingest", str(FIXTURES / "segments" / "orders.csv"), "--kind", "orders"],
+    ):
+        completed = run(built, *args, "--json")
+        assert completed.returncode == 0, completed.stderr
+        assert isinstance(json.loads(completed.stdout), dict), args
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (
+            ["pack", "preview", "--where", "1 = 1; drop table customer_features"],
+            "--where pack ad_hoc: expression",
+        ),
+        (["pack", "preview", "no_such_pack"], "pack 'no_such_pack' is not in"),
+        (["build", "--as-of", "2026-13-01"], "--as-of '2026-13-01' is not a date"),
+        (["ingest", "/no/such/file.csv", "--kind", "orders"], "/no/such/file.csv: file not found"),
+    ],
+)
+def test_failures_exit_non_zero_with_one_line_reason(built, args, says):  # noqa: F811
+    completed = run(built, *args)
+    assert completed.returncode == 1
+    assert completed.stderr.count("\n") == 1 and says in completed.stderr
