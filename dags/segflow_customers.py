@@ -8,15 +8,13 @@ data-quality error stops the run before publish: readers keep the previous table
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 from segflow_airflow import (
-    DEFAULT_ARGS,
+    DAG_DEFAULTS,
     PUBLISHED,
     RAW_DATA,
-    TAGS,
     WAREHOUSE_POOL,
     business_date,
     segflow_settings,
@@ -29,12 +27,8 @@ STEPS = ("staging", "identity", "features", "segments", "tags", "insights", "che
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable("0 2 * * *", timezone="Asia/Shanghai"), assets=[RAW_DATA]
     ),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=TAGS,
     doc_md=__doc__,
+    **DAG_DEFAULTS,
 )
 def segflow_customers():
     @task(pool=WAREHOUSE_POOL)

@@ -8,20 +8,15 @@ reruns load nothing twice. Emits the raw-data asset that starts the customer pip
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import dag, task
 from airflow.timetables.trigger import CronTriggerTimetable
-from segflow_airflow import DEFAULT_ARGS, RAW_DATA, TAGS, WAREHOUSE_POOL, business_date, segflow_settings
+from segflow_airflow import DAG_DEFAULTS, RAW_DATA, WAREHOUSE_POOL, business_date, segflow_settings
 
 
 @dag(
     schedule=CronTriggerTimetable("30 0 * * *", timezone="Asia/Shanghai"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=TAGS,
     doc_md=__doc__,
+    **DAG_DEFAULTS,
 )
 def segflow_ingest():
     @task(pool=WAREHOUSE_POOL, outlets=[RAW_DATA])

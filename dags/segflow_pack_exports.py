@@ -8,19 +8,14 @@ never written to the file.
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import dag, task
-from segflow_airflow import DEFAULT_ARGS, PUBLISHED, TAGS, WAREHOUSE_POOL, segflow_settings
+from segflow_airflow import DAG_DEFAULTS, PUBLISHED, WAREHOUSE_POOL, segflow_settings
 
 
 @dag(
     schedule=[PUBLISHED],
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=TAGS,
     doc_md=__doc__,
+    **DAG_DEFAULTS,
 )
 def segflow_pack_exports():
     @task(pool=WAREHOUSE_POOL)

@@ -7,20 +7,15 @@ settings `actions`) since the previous run, into `action_unpaid_reminders` for t
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import dag, task
 from airflow.timetables.trigger import CronTriggerTimetable
-from segflow_airflow import DEFAULT_ARGS, TAGS, WAREHOUSE_POOL, segflow_settings
+from segflow_airflow import DAG_DEFAULTS, WAREHOUSE_POOL, segflow_settings
 
 
 @dag(
     schedule=CronTriggerTimetable("*/10 * * * *", timezone="Asia/Shanghai"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=TAGS,
     doc_md=__doc__,
+    **DAG_DEFAULTS,
 )
 def segflow_unpaid_reminders():
     @task(pool=WAREHOUSE_POOL)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
+import pendulum
 from airflow.sdk import Asset
 
 # Raw data landed in the warehouse (ingestion) -> the customer pipeline runs.
@@ -16,8 +17,14 @@ RAW_DATA = Asset("segflow://warehouse/raw")
 PUBLISHED = Asset("segflow://warehouse/published")
 # DuckDB takes one writer: every task that writes goes through this one-slot pool.
 WAREHOUSE_POOL = "segflow_warehouse"
-DEFAULT_ARGS = {"owner": "data-engineering", "retries": 2, "retry_delay": timedelta(seconds=30)}
-TAGS = ["segflow"]
+# What every segflow DAG shares: pass as @dag(schedule=..., doc_md=__doc__, **DAG_DEFAULTS).
+DAG_DEFAULTS = {
+    "start_date": pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    "catchup": False,
+    "max_active_runs": 1,
+    "default_args": {"owner": "data-engineering", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    "tags": ["segflow"],
+}
 
 
 def segflow_settings():

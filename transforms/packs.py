@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from transforms import PROJECT_ROOT
 from transforms.errors import SegflowError
 from transforms.expressions import compile_expression
+from transforms.ingest import file_sha256
 from transforms.schema import IDENTIFIER_TYPES
 from transforms.settings import Settings, load_yaml
 from transforms.warehouse import Warehouse
@@ -252,14 +253,6 @@ def _write_atomically(table: pa.Table, path: Path, file_format: str) -> None:
     os.replace(temporary, path)
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def export(
     settings: Settings,
     pack: Pack,
@@ -342,7 +335,7 @@ def export(
     suffix = "delta." if delta and previous is not None else ""
     path = out_dir / f"{export_id}.{suffix}{file_format}"
     _write_atomically(body, path, file_format)
-    checksum = _file_sha256(path)
+    checksum = file_sha256(path)
     manifest = {
         "pack": pack.name,
         "export_id": export_id,
