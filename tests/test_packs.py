@@ -78,6 +78,21 @@ def test_manifest_checksum_and_hashed_identifiers(small, tmp_path):
     assert logged == [(result.export_id, 1, result.sha256)]
 
 
+def test_xlsx_and_parquet_exports_hold_the_same_members(small, tmp_path):
+    import pyarrow.parquet as pq
+    from openpyxl import load_workbook
+
+    pack = resolve_pack(small, "buyers", "order_count >= 1")
+    as_xlsx = export(small, pack, tmp_path, file_format="xlsx")
+    as_parquet = export(small, pack, tmp_path, file_format="parquet")
+    sheet = load_workbook(as_xlsx.file, read_only=True)["members"]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0] == ("customer_key", "phone", "unionid", "email", "member_id")
+    assert sorted(r[0] for r in rows[1:]) == sorted(
+        pq.read_table(as_parquet.file).column("customer_key").to_pylist()
+    )
+
+
 @pytest.mark.parametrize(
     "where",
     ["order_count > 0; drop table customer_features", "phone is not null", "exists(select 1)", "has_tag(1)"],

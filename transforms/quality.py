@@ -46,6 +46,7 @@ class Check:
     max: float | None = None
     values: tuple | None = None
     sql: str | None = None
+    optional: bool = False  # the tables may not exist yet (e.g. before the first pack export)
 
 
 def _values(spec: dict, settings: Settings) -> tuple | None:
@@ -197,6 +198,10 @@ def _run_check(con: duckdb.DuckDBPyConnection, check: Check, variables: dict) ->
         sql = jinja2.Template(check.sql).render(**variables)
         try:
             value = con.execute(sql).fetchall()[0][0]
+        except duckdb.CatalogException as exc:
+            if check.optional:
+                return _outcome(check, True, "no table yet")
+            return _outcome(check, False, f"query failed: {str(exc).splitlines()[0]}")
         except duckdb.Error as exc:
             return _outcome(check, False, f"query failed: {str(exc).splitlines()[0]}")
         frame = pd.DataFrame({"value": [float(value) if value is not None else None]})
