@@ -178,6 +178,9 @@ def run_step(
                 if on_model:
                     on_model(run)
             if step == "publish":
+                from transforms.quality import DQ_RESULTS_DDL
+
+                con.execute(DQ_RESULTS_DDL)  # readers find the table even when checks were skipped
                 result.published = warehouse.publish(con)
     result.stages[step] = time.perf_counter() - started
     return result

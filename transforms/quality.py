@@ -58,6 +58,23 @@ def _values(spec: dict, settings: Settings) -> tuple | None:
     return tuple(spec["values"]) if "values" in spec else None
 
 
+CHECK_KEYS = {
+    "name",
+    "type",
+    "severity",
+    "table",
+    "column",
+    "min",
+    "max",
+    "max_setting",
+    "values",
+    "values_from",
+    "sql",
+    "optional",
+    "description",
+}
+
+
 def load_checks(settings: Settings, directory: Path = EXPECTATIONS_DIR) -> list[Check]:
     """Our suites plus the brand's own, from `<config>/expectations/*.yml`."""
     checks: list[Check] = []
@@ -74,6 +91,12 @@ def load_checks(settings: Settings, directory: Path = EXPECTATIONS_DIR) -> list[
                 "metric",
             ):
                 raise SegflowError(f"{path} expectation {index}: type or severity not understood")
+            unknown = set(spec) - CHECK_KEYS
+            if unknown:
+                raise SegflowError(
+                    f"{path} expectation {index}: unknown key(s) {', '.join(sorted(unknown))}; "
+                    f"known: {', '.join(sorted(CHECK_KEYS))}"
+                )
             maximum = spec.get("max")
             if "max_setting" in spec:
                 maximum = float(settings.get(spec["max_setting"]))
@@ -90,6 +113,7 @@ def load_checks(settings: Settings, directory: Path = EXPECTATIONS_DIR) -> list[
                     maximum,
                     _values(spec, settings),
                     spec.get("sql"),
+                    optional=bool(spec.get("optional", False)),
                 )
             )
         if document.get("columns_from"):
