@@ -119,7 +119,8 @@ def generate(
     person = np.arange(n_people)
 
     # -- people and their identifiers --------------------------------------------------------
-    phones = (13_000_000_001 + person * 7919 % 8_999_999_999).astype(np.int64).astype(str)
+    # 7919 is coprime to the 6e9-number span 130..189, so phones stay unique and 11 digits for any size.
+    phones = (13_000_000_001 + person * 7919 % 6_000_000_000).astype(np.int64).astype(str)
     has_phone = rng.random(n_people) < 0.85
     has_unionid = rng.random(n_people) < 0.7
     has_email = rng.random(n_people) < 0.25
