@@ -21,6 +21,7 @@ from transforms.build import build
 from transforms.errors import SegflowError
 from transforms.generate import generate
 from transforms.ingest import ingest, ingest_landing
+from transforms.quality import data_docs_dir
 from transforms.warehouse import Warehouse
 
 D1, D2 = date(2026, 6, 1), date(2026, 6, 15)
@@ -144,6 +145,15 @@ def test_data_quality_error_stops_publish_and_warning_does_not(warehouse_at_d1):
     assert published_rows(
         warehouse_at_d1, "select success from dq_results where expectation = 'no_customer_spends_over_1000'"
     ) == [(False,)]
+    # GE's data docs hold both runs of D2 (the refused one and the published one) for the brand suite.
+    pages = sorted(
+        (data_docs_dir(warehouse_at_d1) / "validations" / "brand" / D2.isoformat()).glob("*/segflow.html")
+    )
+    assert len(pages) == 2
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        assert "no_customer_spends_over_1000" in html and "Failed" in html
+    assert "validations/brand/" in (data_docs_dir(warehouse_at_d1) / "index.html").read_text(encoding="utf-8")
 
 
 READER = r"""

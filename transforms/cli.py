@@ -160,18 +160,22 @@ def cmd_build(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"building as of {as_of} (facts before {as_of} 00:00 {settings.timezone})")
     result = build(settings, as_of, on_model=progress)
+    from transforms.quality import data_docs_dir
+
     payload = {
         "as_of": str(as_of),
         "stages_seconds": result.stages,
         "models": [r.__dict__ for r in result.runs],
         "checks_failed": [c for c in result.checks if not c["success"]],
         "published": result.published,
+        "data_docs": str(data_docs_dir(settings) / "index.html"),
     }
     if args.json:
         emit(args, payload)
     else:
         warnings = [c for c in result.checks if not c["success"]]
         print(f"published {len(result.published)} tables; {len(warnings)} data-quality warning(s)")
+        print(f"data docs: {data_docs_dir(settings) / 'index.html'}")
     return 0
 
 
@@ -198,12 +202,17 @@ def cmd_check(args: argparse.Namespace) -> int:
         with Warehouse(settings).work() as con:
             checks = fetch_dicts(con, "select * from pub.dq_results where run = ?", [as_of.isoformat()])
         failed_errors = sum(1 for c in checks if not c["success"] and c["severity"] == "error")
+    from transforms.quality import data_docs_dir
+
+    data_docs = str(data_docs_dir(settings) / "index.html")
     emit(
         args,
-        {"as_of": str(as_of), "checks": checks},
+        {"as_of": str(as_of), "checks": checks, "data_docs": data_docs},
         checks,
         ["suite", "expectation", "severity", "success", "observed"],
     )
+    if not args.json:
+        print(f"data docs: {data_docs}")
     if failed_errors:
         print(f"segflow: {failed_errors} data-quality error(s) as of {as_of}", file=sys.stderr)
         return 1

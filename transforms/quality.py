@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from transforms.settings import Settings, load_yaml
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 BATCH_ROWS = int(os.environ.get("SEGFLOW_DQ_BATCH_ROWS", "1000000"))
 SEVERITIES = ("error", "warning")
+DATA_DOCS_RUNS = int(os.environ.get("SEGFLOW_DATA_DOCS_RUNS", "200"))  # suite results with a page
 
 DQ_RESULTS_DDL = """
 create table if not exists pub.dq_results (
@@ -209,42 +210,84 @@ def _expectation(gx, check: Check, column: str):
     )
 
 
-def _validate(frame: pd.DataFrame, check: Check, column: str) -> tuple[int, int]:
-    """(unexpected, checked) for one batch, validated by GE."""
+def _validate(frame: pd.DataFrame, check: Check, column: str):
+    """GE's validation result for one batch."""
     gx, _, batch_definition = _gx()
     batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    result = batch.validate(_expectation(gx, check, column))
+    return batch.validate(_expectation(gx, check, column))
+
+
+def _counts(result) -> tuple[int, int]:
     return int(result.result.get("unexpected_count") or 0), int(result.result.get("element_count") or 0)
 
 
-def _run_check(con: duckdb.DuckDBPyConnection, check: Check, variables: dict) -> dict:
+def _summed_result(check: Check, column: str, batch_results: list):
+    """One GE result for a check validated batch by batch: counts summed, sample values kept."""
+    from great_expectations.core import ExpectationValidationResult
+
+    gx, _, _ = _gx()
+    unexpected = sum(_counts(r)[0] for r in batch_results)
+    checked = sum(_counts(r)[1] for r in batch_results)
+    sample = [v for r in batch_results for v in r.result.get("partial_unexpected_list") or []][:20]
+    return ExpectationValidationResult(
+        success=unexpected == 0,
+        expectation_config=_expectation(gx, check, column).configuration,
+        result={
+            "element_count": checked,
+            "unexpected_count": unexpected,
+            "unexpected_percent": 100.0 * unexpected / checked if checked else 0.0,
+            "partial_unexpected_list": sample,
+            "missing_count": 0,
+        },
+    )
+
+
+def _failed_query_result(check: Check, message: str, success: bool = False):
+    from great_expectations.core import ExpectationValidationResult
+
+    gx, _, _ = _gx()
+    return ExpectationValidationResult(
+        success=success,
+        expectation_config=_expectation(gx, check, check.name).configuration,
+        exception_info={
+            "raised_exception": not success,
+            "exception_message": message,
+            "exception_traceback": message,
+        },
+    )
+
+
+def _run_check(con: duckdb.DuckDBPyConnection, check: Check, variables: dict) -> tuple[dict, object]:
+    """(the dq_results row, GE's validation result for the data docs)."""
     if check.type == "metric":
         sql = jinja2.Template(check.sql).render(**variables)
         try:
             value = con.execute(sql).fetchall()[0][0]
         except duckdb.CatalogException as exc:
             if check.optional:
-                return _outcome(check, True, "no table yet")
-            return _outcome(check, False, f"query failed: {str(exc).splitlines()[0]}")
+                return _outcome(check, True, "no table yet"), _failed_query_result(
+                    check, "no table yet", True
+                )
+            message = f"query failed: {str(exc).splitlines()[0]}"
+            return _outcome(check, False, message), _failed_query_result(check, message)
         except duckdb.Error as exc:
-            return _outcome(check, False, f"query failed: {str(exc).splitlines()[0]}")
-        frame = pd.DataFrame({"value": [float(value) if value is not None else None]})
-        unexpected, _ = _validate(frame, check, "value")
+            message = f"query failed: {str(exc).splitlines()[0]}"
+            return _outcome(check, False, message), _failed_query_result(check, message)
+        # The one-row frame's column is named after the check: data docs list checks by column.
+        frame = pd.DataFrame({check.name: [float(value) if value is not None else None]})
+        result = _validate(frame, check, check.name)
         # Rounded: parallel float sums differ in the last bits from run to run.
-        return _outcome(
-            check, unexpected == 0, f"{round(float(value), 9):g}" if value is not None else "null"
-        )
+        observed = f"{round(float(value), 9):g}" if value is not None else "null"
+        return _outcome(check, _counts(result)[0] == 0, observed), result
     column = check.column
     where = f"where {column} is not null" if check.type != "not_null" else ""
     reader = con.sql(f"select {column} from {check.table} {where}").to_arrow_reader(BATCH_ROWS)
-    unexpected = checked = 0
-    for record_batch in reader:
-        if record_batch.num_rows == 0:
-            continue
-        bad, seen = _validate(record_batch.to_pandas(), check, column)
-        unexpected += bad
-        checked += seen
-    return _outcome(check, unexpected == 0, f"{unexpected} of {checked} rows unexpected")
+    batch_results = [
+        _validate(record_batch.to_pandas(), check, column) for record_batch in reader if record_batch.num_rows
+    ]
+    result = _summed_result(check, column, batch_results)
+    unexpected, checked = result.result["unexpected_count"], result.result["element_count"]
+    return _outcome(check, unexpected == 0, f"{unexpected} of {checked} rows unexpected"), result
 
 
 def _outcome(check: Check, success: bool, observed: str) -> dict:
@@ -257,12 +300,83 @@ def _outcome(check: Check, success: bool, observed: str) -> dict:
     }
 
 
+def data_docs_dir(settings: Settings) -> Path:
+    from transforms.warehouse import Warehouse
+
+    return Warehouse(settings).published_path.parent / "data_docs"
+
+
+def write_data_docs(settings: Settings, as_of: date, checks: list[Check], results: list) -> Path:
+    """GE's HTML data docs: one validation page per suite and run, an index of recent runs.
+
+    Validation results are kept in a GE file project beside the warehouse (`gx/`), so the index
+    shows the history of runs; pages are rendered for the newest DATA_DOCS_RUNS results only.
+    """
+    import great_expectations as gx
+    from great_expectations.core import ExpectationSuiteValidationResult
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    _gx()  # quiet logging, analytics off
+    site = data_docs_dir(settings)
+    context = gx.get_context(mode="file", project_root_dir=str(site.parent))
+    site_config = {
+        "class_name": "SiteBuilder",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(site)},
+        "site_index_builder": {
+            "class_name": "DefaultSiteIndexBuilder",
+            "validation_results_limit": DATA_DOCS_RUNS,
+        },
+    }
+    if "segflow" not in (context.get_config().data_docs_sites or {}):
+        context.add_data_docs_site("segflow", site_config)
+    run_id = RunIdentifier(run_name=as_of.isoformat(), run_time=datetime.now(UTC))
+    keys = []
+    for suite in dict.fromkeys(check.suite for check in checks):
+        suite_results = [r for check, r in zip(checks, results, strict=True) if check.suite == suite]
+        tables = sorted({check.table or "metrics" for check in checks if check.suite == suite})
+        passed = sum(1 for r in suite_results if r.success)
+        validation = ExpectationSuiteValidationResult(
+            success=passed == len(suite_results),
+            results=suite_results,
+            suite_name=suite,
+            statistics={
+                "evaluated_expectations": len(suite_results),
+                "successful_expectations": passed,
+                "unsuccessful_expectations": len(suite_results) - passed,
+                "success_percent": 100.0 * passed / len(suite_results),
+            },
+            meta={
+                "active_batch_definition": {"data_asset_name": ", ".join(tables)},
+                "batch_kwargs": {"data_asset_name": ", ".join(tables)},
+                "run_id": run_id.to_json_dict(),
+                "great_expectations_version": gx.__version__,
+                "as_of_date": str(as_of),
+            },
+        )
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite),
+            run_id=run_id,
+            batch_identifier="segflow",
+        )
+        context.validation_results_store.set(key, validation)
+        keys.append(key)
+    context.build_data_docs(site_names=["segflow"], resource_identifiers=keys)
+    return site / "index.html"
+
+
 def run_checks(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: date) -> list[dict]:
-    """Run every suite against the work file; record the results in pub.dq_results for this run."""
+    """Run every suite against the work file; record the results in pub.dq_results for this run
+    and in GE's data docs."""
     from transforms.build import render_variables
 
     variables = render_variables(settings, as_of)
-    results = [_run_check(con, check, variables) for check in load_checks(settings)]
+    checks = load_checks(settings)
+    outcomes = [_run_check(con, check, variables) for check in checks]
+    results = [row for row, _ in outcomes]
     con.execute(DQ_RESULTS_DDL)
     con.execute("delete from pub.dq_results where run = ?", [as_of.isoformat()])
     if results:
@@ -270,4 +384,5 @@ def run_checks(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: date) 
         con.register("dq_frame", frame)
         con.execute("insert into pub.dq_results by name select * from dq_frame")
         con.unregister("dq_frame")
+        write_data_docs(settings, as_of, checks, [result for _, result in outcomes])
     return results
