@@ -76,6 +76,11 @@ def test_manifest_checksum_and_hashed_identifiers(small, tmp_path):
     assert row["unionid"] == hashlib.sha256(b"oA").hexdigest()
     logged = published_rows(small, "select export_id, members, sha256 from audience_pack_exports")
     assert logged == [(result.export_id, 1, result.sha256)]
+    # Platforms that match on E.164 get the +86 form hashed.
+    e164 = pack.__class__(**{**pack.__dict__, "hashed_phone_format": "e164"})
+    row = pacsv.read_csv(export(small, e164, tmp_path, hashed=True).file).to_pylist()[0]
+    assert row["phone"] == hashlib.sha256(b"+8613900000001").hexdigest()
+    assert row["unionid"] == hashlib.sha256(b"oA").hexdigest()
 
 
 def test_xlsx_and_parquet_exports_hold_the_same_members(small, tmp_path):

@@ -44,6 +44,16 @@ LOG_DDL = (
 )
 
 
+HASHED_PHONE_FORMATS = ("national", "e164")
+
+
+def _hashed(kind: str, phone_format: str) -> str:
+    """SHA-256 of the normalised identifier, as ad platforms match them."""
+    if kind == "phone" and phone_format == "e164":
+        return "sha256('+86' || phone) as phone"
+    return f"sha256({kind}) as {kind}"
+
+
 @dataclass(frozen=True)
 class Pack:
     name: str
@@ -55,6 +65,7 @@ class Pack:
     schedule: str | None = None
     description: str = ""
     destination: dict = field(default_factory=dict)
+    hashed_phone_format: str = "national"  # what --hash hashes: 13900000001 or +8613900000001
 
     def definition(self) -> dict:
         return {
@@ -62,6 +73,7 @@ class Pack:
             "contact_fields": list(self.contact_fields),
             "holdout_share": self.holdout_share,
             "require_consent": self.require_consent,
+            "hashed_phone_format": self.hashed_phone_format,
         }
 
     def definition_sha256(self) -> str:
@@ -78,6 +90,11 @@ def _pack(name: str, config: dict, settings: Settings, where: str) -> Pack:
     share = float(config.get("holdout_share", 0))
     if not 0 <= share < 1:
         raise SegflowError(f"{where}: holdout_share must be at least 0 and below 1")
+    phone_format = str(config.get("hashed_phone_format", settings.get("packs.hashed_phone_format")))
+    if phone_format not in HASHED_PHONE_FORMATS:
+        raise SegflowError(
+            f"{where}: hashed_phone_format '{phone_format}': use {' or '.join(HASHED_PHONE_FORMATS)}"
+        )
     return Pack(
         name=name,
         where=str(config["where"]),
@@ -88,6 +105,7 @@ def _pack(name: str, config: dict, settings: Settings, where: str) -> Pack:
         schedule=config.get("schedule"),
         description=str(config.get("description", "")),
         destination=config.get("destination") or {"type": "folder"},
+        hashed_phone_format=phone_format,
     )
 
 
@@ -291,8 +309,9 @@ def export(
         else:
             sequence = 0
         export_id = f"{pack.name}-{as_of}-{sequence + 1}"
-        value = (lambda kind: f"sha256({kind}) as {kind}") if hashed else (lambda kind: kind)
-        columns = ", ".join(value(kind) for kind in pack.contact_fields)
+        columns = ", ".join(
+            _hashed(kind, pack.hashed_phone_format) if hashed else kind for kind in pack.contact_fields
+        )
         con.execute(
             "create temp table exported as select customer_key, "
             f"{columns} from audience where suppressed_reason is null and not in_holdout order by customer_key"
