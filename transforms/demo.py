@@ -10,6 +10,7 @@ from transforms.airflow_runner import airflow_env, dags_test, prepare
 from transforms.cli import print_table
 from transforms.errors import SegflowError
 from transforms.generate import generate
+from transforms.quality import data_docs_dir
 from transforms.settings import Settings
 from transforms.warehouse import Warehouse, fetch_dicts
 
@@ -51,6 +52,9 @@ def run_demo(settings: Settings, orders: int = 20_000) -> int:
     print(f"    warehouse (read it with any DuckDB client): {Warehouse(settings).published_path}")
     if report_path:
         print(f"    report: {report_path}")
+    docs = data_docs_dir(settings) / "index.html"
+    if docs.exists():
+        print(f"    data-quality docs (Great Expectations): {docs}")
     print(f"    Airflow log: {log}")
     return 0
 
