@@ -72,7 +72,7 @@ def python_models() -> list[Model]:
             name="int_identity",
             layer="intermediate",
             python=stitch,
-            declared_deps=("int_identity_nodes", "int_identity_records"),
+            declared_deps=("int_identity_nodes", "int_identity_edges", "int_identity_junk"),
         )
     ]
 
@@ -97,6 +97,8 @@ STEPS = ("staging", "identity", "features", "segments", "tags", "insights", "che
 IDENTITY_MODELS = {
     "int_identity_records",
     "int_identity_nodes",
+    "int_identity_edges",
+    "int_identity_junk",
     "int_identity",
     "int_record_customers",
     "customer_identifiers",

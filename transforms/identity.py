@@ -18,18 +18,17 @@ from transforms.warehouse import scalar
 
 EDGES_SQL = """
 with usable as (
-    select records.record_kind, records.record_id, nodes.node_id
-    from int.int_identity_records as records
-    inner join int.int_identity_nodes as nodes
-        on records.id_type = nodes.id_type and records.id_value = nodes.id_value
-    where not nodes.is_junk
+    select edges.record_kind, edges.record_no, edges.node_id
+    from int.int_identity_edges as edges
+    left join int.int_identity_junk as junk on edges.node_id = junk.node_id
+    where junk.node_id is null
 )
-select node_id, min(node_id) over (partition by record_kind, record_id) as record_root from usable
+select node_id, min(node_id) over (partition by record_kind, record_no) as record_root from usable
 """
 
 KEYS_SQL = """
 with labelled as (
-    select nodes.id_type, nodes.id_value, nodes.first_seen_at, labels.component
+    select nodes.node_id, nodes.id_type, nodes.id_value, nodes.first_seen_at, labels.component
     from int.int_identity_nodes as nodes
     inner join identity_labels as labels on nodes.node_id = labels.node_id
 ),
@@ -38,7 +37,7 @@ representatives as (
         row_number() over (partition by component order by first_seen_at, id_type, id_value) as seniority
     from labelled
 )
-select labelled.id_type, labelled.id_value,
+select labelled.node_id, labelled.id_type, labelled.id_value,
     substr(md5(representatives.id_type || ':' || representatives.id_value), 1, 16) as customer_key,
     labelled.first_seen_at
 from labelled

@@ -205,9 +205,9 @@ def _group_select(group: TagGroup, as_of: str, date_before) -> str:
     manual_group = quote(config.get("tag_group", group.name))
     return (
         "select customer_key, tag from (select owners.customer_key, manual.tag, manual.action, row_number() over ("
-        "partition by owners.customer_key, manual.tag order by manual.tagged_at desc, manual.record_id desc"
+        "partition by owners.customer_key, manual.tag order by manual.tagged_at desc, manual.record_no desc"
         ") as action_rank from stg.stg_manual_tags as manual inner join int.int_record_customers as owners "
-        "on owners.record_kind = 'manual_tag' and manual.record_id = owners.record_id "
+        "on owners.record_kind = 'manual_tag' and manual.record_no = owners.record_no "
         f"where manual.tag_group = {manual_group}) as actions where action_rank = 1 and action = 'add'"
     )
 

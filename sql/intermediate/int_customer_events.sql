@@ -12,4 +12,4 @@ select
     events.event_date
 from {{ ref('stg_events') }} as events
 inner join {{ ref('int_record_customers') }} as record_customers
-    on record_customers.record_kind = 'event' and events.record_id = record_customers.record_id
+    on record_customers.record_kind = 'event' and events.record_no = record_customers.record_no

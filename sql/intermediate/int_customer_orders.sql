@@ -16,4 +16,4 @@ select
     orders.order_weekday
 from {{ ref('stg_orders') }} as orders
 inner join {{ ref('int_record_customers') }} as customers
-    on customers.record_kind = 'order' and orders.order_id = customers.record_id
+    on customers.record_kind = 'order' and orders.order_no = customers.record_no

@@ -9,7 +9,7 @@ contacts as (
         contacts.*
     from {{ ref('stg_contacts') }} as contacts
     inner join {{ ref('int_record_customers') }} as record_customers
-        on record_customers.record_kind = 'contact' and contacts.record_id = record_customers.record_id
+        on record_customers.record_kind = 'contact' and contacts.record_no = record_customers.record_no
 ),
 
 first_contact as (
@@ -19,7 +19,7 @@ first_contact as (
         signup_date,
         row_number() over (
             partition by customer_key
-            order by case when source_channel is null then 1 else 0 end, signup_at, record_id
+            order by case when source_channel is null then 1 else 0 end, signup_at, record_no
         ) as contact_rank
     from contacts
 ),
@@ -32,7 +32,7 @@ latest_contact as (
         city,
         occupation,
         life_stage,
-        row_number() over (partition by customer_key order by recorded_at desc, record_id desc) as contact_rank
+        row_number() over (partition by customer_key order by recorded_at desc, record_no desc) as contact_rank
     from contacts
 ),
 

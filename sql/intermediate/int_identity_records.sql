@@ -1,9 +1,11 @@
 -- One row per (record, identifier): every identifier seen on an order, contact, event or manual tag.
 -- Identifiers that share a record belong to one person (identity stitching links them).
+-- A view: two models read it once each, and writing 20M rows per 10M orders costs more than that.
+{{ config(materialized='view') }}
 with records as (
     select
         'order' as record_kind,
-        order_id as record_id,
+        order_no as record_no,
         phone,
         unionid,
         email,
@@ -13,7 +15,7 @@ with records as (
     union all
     select
         'contact' as record_kind,
-        record_id,
+        record_no,
         phone,
         unionid,
         email,
@@ -23,7 +25,7 @@ with records as (
     union all
     select
         'event' as record_kind,
-        record_id,
+        record_no,
         phone,
         unionid,
         email,
@@ -33,7 +35,7 @@ with records as (
     union all
     select
         'manual_tag' as record_kind,
-        record_id,
+        record_no,
         phone,
         unionid,
         email,
@@ -45,7 +47,7 @@ with records as (
 identifiers as (
     select
         record_kind,
-        record_id,
+        record_no,
         'phone' as id_type,
         phone as id_value,
         seen_at
@@ -54,7 +56,7 @@ identifiers as (
     union all
     select
         record_kind,
-        record_id,
+        record_no,
         'unionid' as id_type,
         unionid as id_value,
         seen_at
@@ -63,7 +65,7 @@ identifiers as (
     union all
     select
         record_kind,
-        record_id,
+        record_no,
         'email' as id_type,
         email as id_value,
         seen_at
@@ -72,7 +74,7 @@ identifiers as (
     union all
     select
         record_kind,
-        record_id,
+        record_no,
         'member_id' as id_type,
         member_id as id_value,
         seen_at

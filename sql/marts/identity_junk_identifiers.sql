@@ -5,5 +5,4 @@ select
     id_value,
     records,
     linked_identifiers
-from {{ ref('int_identity_nodes') }}
-where is_junk
+from {{ ref('int_identity_junk') }}

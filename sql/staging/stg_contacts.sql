@@ -1,7 +1,17 @@
 -- One row per contact record known before the as-of day (a person may have several).
+-- record_no: the record's integer key inside one build (loaded file, then line).
+with landed_files as (
+    select
+        _batch,
+        _file,
+        row_number() over (order by _batch, _file) as file_no
+    from {{ source('contacts') }}
+    group by _batch, _file
+)
+
 select
     -- ids
-    'contact:' || contacts._file || ':' || cast(contacts._line as varchar) as record_id,
+    landed_files.file_no * 10000000000 + contacts._line as record_no,
     contacts.phone,
     contacts.unionid,
     contacts.email,
@@ -21,4 +31,6 @@ select
     cast(contacts.signup_at at time zone {{ timezone }} as date) as signup_date,
     coalesce(contacts.updated_at, contacts.signup_at, contacts._loaded_at) as recorded_at
 from {{ source('contacts') }} as contacts
+inner join landed_files
+    on contacts._batch = landed_files._batch and contacts._file = landed_files._file
 where coalesce(contacts.signup_at, contacts._loaded_at) < {{ as_of_ts }}

@@ -1,6 +1,16 @@
 -- One row per engagement event before the as-of day.
+-- record_no: the record's integer key inside one build (loaded file, then line).
+with landed_files as (
+    select
+        _batch,
+        _file,
+        row_number() over (order by _batch, _file) as file_no
+    from {{ source('events') }}
+    group by _batch, _file
+)
+
 select
-    'event:' || events._file || ':' || cast(events._line as varchar) as record_id,
+    landed_files.file_no * 10000000000 + events._line as record_no,
     events.event_type,
     events.phone,
     events.unionid,
@@ -15,4 +25,6 @@ select
     events.occurred_at,
     cast(events.occurred_at at time zone {{ timezone }} as date) as event_date
 from {{ source('events') }} as events
+inner join landed_files
+    on events._batch = landed_files._batch and events._file = landed_files._file
 where events.occurred_at < {{ as_of_ts }}

@@ -1,6 +1,16 @@
 -- One row per manual tag action (add or remove) made by sales staff before the as-of day.
+-- record_no: the record's integer key inside one build (loaded file, then line).
+with landed_files as (
+    select
+        _batch,
+        _file,
+        row_number() over (order by _batch, _file) as file_no
+    from {{ source('manual_tags') }}
+    group by _batch, _file
+)
+
 select
-    'manual:' || manual._file || ':' || cast(manual._line as varchar) as record_id,
+    landed_files.file_no * 10000000000 + manual._line as record_no,
     manual.phone,
     manual.unionid,
     manual.email,
@@ -12,4 +22,6 @@ select
     manual.tagged_at,
     manual._line as line_in_file
 from {{ source('manual_tags') }} as manual
+inner join landed_files
+    on manual._batch = landed_files._batch and manual._file = landed_files._file
 where manual.tagged_at < {{ as_of_ts }}

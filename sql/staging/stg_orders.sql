@@ -1,11 +1,40 @@
 -- One row per order: its version as known at the start of the as-of day.
 -- The latest version updated before the cut-off wins; an order first delivered after the cut-off
 -- (late data) is read from its earliest version. Refunds count only when dated before the cut-off.
-with versions as (
+-- order_no: an integer key for the order inside one build (loaded file and line of its version).
+with landed_files as (
     select
-        orders.*,
-        coalesce(orders.updated_at, orders.created_at) as version_at
+        _batch,
+        _file,
+        row_number() over (order by _batch, _file) as file_no
+    from {{ source('orders') }}
+    group by _batch, _file
+),
+
+versions as (
+    -- Only the columns used below: the version window sorts every column it carries.
+    select
+        orders.order_id,
+        orders.created_at,
+        orders.updated_at,
+        orders.paid_at,
+        orders.status,
+        orders.amount,
+        orders.refund_amount,
+        orders.refunded_at,
+        orders.channel,
+        orders.is_gift,
+        orders.phone,
+        orders.unionid,
+        orders.email,
+        orders.member_id,
+        orders._loaded_at,
+        orders._line,
+        coalesce(orders.updated_at, orders.created_at) as version_at,
+        landed_files.file_no * 10000000000 + orders._line as version_no
     from {{ source('orders') }} as orders
+    inner join landed_files
+        on orders._batch = landed_files._batch and orders._file = landed_files._file
     where orders.created_at < {{ as_of_ts }}
 ),
 
@@ -27,6 +56,7 @@ ranked as (
 current_version as (
     select
         order_id,
+        version_no as order_no,
         created_at,
         paid_at,
         status,
@@ -67,6 +97,7 @@ amounts as (
 select
     -- ids
     order_id,
+    order_no,
     phone,
     unionid,
     email,

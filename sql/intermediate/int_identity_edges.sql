@@ -1,0 +1,8 @@
+-- One row per (record, identifier) as integers: the edges of the identity graph.
+select
+    records.record_kind,
+    records.record_no,
+    nodes.node_id
+from {{ ref('int_identity_records') }} as records
+inner join {{ ref('int_identity_nodes') }} as nodes
+    on records.id_type = nodes.id_type and records.id_value = nodes.id_value

@@ -1,0 +1,64 @@
+-- One row per junk identifier: linked to more distinct other identifiers than a person has (a shop
+-- phone, "0000", a test email) or on the blocklist. Junk is not used to stitch people together.
+with edges as (
+    select * from {{ ref('int_identity_edges') }}
+),
+
+-- Only records that carry two or more identifiers link anything.
+linking_records as (
+    select
+        record_kind,
+        record_no
+    from edges
+    group by record_kind, record_no
+    having count(*) > 1
+),
+
+linking_edges as (
+    select edges.*
+    from edges
+    inner join linking_records
+        on edges.record_kind = linking_records.record_kind and edges.record_no = linking_records.record_no
+),
+
+pairs as (
+    select distinct
+        a.node_id,
+        b.node_id as other_node_id
+    from linking_edges as a
+    inner join linking_edges as b
+        on a.record_kind = b.record_kind and a.record_no = b.record_no and a.node_id <> b.node_id
+),
+
+links as (
+    select
+        node_id,
+        count(*) as linked_identifiers
+    from pairs
+    group by node_id
+),
+
+nodes as (
+    select
+        nodes.node_id,
+        nodes.id_type,
+        nodes.id_value,
+        nodes.records,
+        coalesce(links.linked_identifiers, 0) as linked_identifiers
+    from {{ ref('int_identity_nodes') }} as nodes
+    left join links
+        on nodes.node_id = links.node_id
+)
+
+select
+    node_id,
+    id_type,
+    id_value,
+    records,
+    linked_identifiers
+from nodes
+where
+    linked_identifiers > {{ max_links_per_identifier }}
+    {%- for blocked in identity_blocklist %}
+        or (id_type = {{ lit(blocked.id_type) }} and id_value = {{ lit(blocked.id_value) }})
+    {%- endfor %}
