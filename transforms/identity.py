@@ -16,14 +16,18 @@ from scipy.sparse.csgraph import connected_components
 
 from transforms.warehouse import scalar
 
+# A record links each of its identifiers to its smallest one; self-links and repeats add nothing.
 EDGES_SQL = """
 with usable as (
     select edges.record_kind, edges.record_no, edges.node_id
     from int.int_identity_edges as edges
     left join int.int_identity_junk as junk on edges.node_id = junk.node_id
     where junk.node_id is null
+),
+rooted as (
+    select node_id, min(node_id) over (partition by record_kind, record_no) as record_root from usable
 )
-select node_id, min(node_id) over (partition by record_kind, record_no) as record_root from usable
+select distinct node_id, record_root from rooted where node_id <> record_root
 """
 
 KEYS_SQL = """
@@ -54,10 +58,13 @@ def stitch(con: duckdb.DuckDBPyConnection, variables: dict) -> pa.Table:
     target = np.asarray(edges["record_root"], dtype=np.int64)
     graph = coo_matrix(
         (np.ones(len(source), dtype=np.int8), (source, target)), shape=(node_count, node_count)
-    )
+    ).tocsr()
     _, labels = connected_components(graph, directed=False)
-    usable = np.unique(source)
-    label_table = pa.table({"node_id": pa.array(usable), "component": pa.array(labels[usable])})
+    junk = con.sql("select node_id from int.int_identity_junk").fetchnumpy()["node_id"]
+    usable = np.ones(node_count, dtype=bool)
+    usable[np.asarray(junk, dtype=np.int64)] = False
+    node_ids = np.flatnonzero(usable)
+    label_table = pa.table({"node_id": pa.array(node_ids), "component": pa.array(labels[node_ids])})
     con.register("identity_labels", label_table)
     try:
         return con.sql(KEYS_SQL).to_arrow_table()
