@@ -4,13 +4,33 @@ with customers as (
     select * from {{ ref('int_customers') }}
 ),
 
+-- Only the columns used below: a CTE read by several parts is materialized with what it carries.
 orders as (
-    select * from {{ ref('int_customer_orders') }}
+    select
+        customer_key,
+        order_id,
+        channel,
+        is_gift,
+        net_amount,
+        created_at,
+        order_date,
+        order_hour,
+        order_weekday
+    from {{ ref('int_customer_orders') }}
     where is_counted
 ),
 
 items as (
-    select * from {{ ref('int_customer_items') }}
+    select
+        customer_key,
+        order_date,
+        quantity,
+        line_amount,
+        category,
+        subcategory,
+        price_line,
+        cycle_days
+    from {{ ref('int_customer_items') }}
 ),
 
 events as (
@@ -21,35 +41,38 @@ order_totals as (
     select
         customer_key,
         count(*) as order_count,
-        count(distinct order_date) as purchase_days,
         sum(net_amount) as total_spend,
         min(order_date) as first_order_date,
         max(order_date) as last_order_date,
-        count(case when is_gift then 1 end) as gift_orders,
         {%- for days in trailing_windows_days %}
             count(case when order_date >= {{ date_before(days) }} then 1 end) as orders_{{ days }}d,
             sum(case when order_date >= {{ date_before(days) }} then net_amount else 0 end) as spend_{{ days }}d,
         {%- endfor %}
-        count(distinct case when order_date >= {{ date_before(730) }} then order_date end) as purchase_days_730d
+        count(case when is_gift then 1 end) as gift_orders
     from orders
     group by customer_key
 ),
 
-first_orders as (
+-- First and last order in one pass over each customer's orders in time order.
+first_and_last_orders as (
     select
         customer_key,
-        channel as first_order_channel,
-        net_amount as first_order_amount,
+        first_value(channel) over customer_orders as first_order_channel,
+        first_value(net_amount) over customer_orders as first_order_amount,
+        last_value(channel) over customer_orders as last_order_channel,
         row_number() over (partition by customer_key order by created_at, order_id) as order_rank
     from orders
+    window customer_orders as (
+        partition by customer_key order by created_at, order_id
+        rows between unbounded preceding and unbounded following
+    )
 ),
 
-last_orders as (
+spend_ranks as (
     select
         customer_key,
-        channel as last_order_channel,
-        row_number() over (partition by customer_key order by created_at desc, order_id desc) as order_rank
-    from orders
+        percent_rank() over (order by total_spend) as spend_percentile
+    from order_totals
 ),
 
 purchase_days as (
@@ -57,6 +80,15 @@ purchase_days as (
         customer_key,
         order_date
     from orders
+),
+
+purchase_day_counts as (
+    select
+        customer_key,
+        count(*) as purchase_days,
+        count(case when order_date >= {{ date_before(730) }} then 1 end) as purchase_days_730d
+    from purchase_days
+    group by customer_key
 ),
 
 intervals as (
@@ -207,27 +239,21 @@ features as (
         {{ as_of_date }} as as_of_date,
         -- first and last order
         order_totals.first_order_date,
-        first_orders.first_order_channel,
-        first_orders.first_order_amount,
+        first_and_last_orders.first_order_channel,
+        first_and_last_orders.first_order_amount,
         order_totals.last_order_date,
-        last_orders.last_order_channel,
+        first_and_last_orders.last_order_channel,
         -- counts and spend (CNY, net of refunds)
         coalesce(order_totals.order_count, 0) as order_count,
-        coalesce(order_totals.purchase_days, 0) as purchase_days,
+        coalesce(purchase_day_counts.purchase_days, 0) as purchase_days,
         coalesce(order_totals.total_spend, 0) as total_spend,
-        case
-            when order_totals.order_count > 0
-                then percent_rank() over (
-                    partition by case when order_totals.order_count > 0 then 1 else 0 end
-                    order by order_totals.total_spend
-                )
-        end as spend_percentile,
+        spend_ranks.spend_percentile,
         order_totals.total_spend / nullif(order_totals.order_count, 0) as avg_order_value,
         {%- for days in trailing_windows_days %}
             coalesce(order_totals.orders_{{ days }}d, 0) as orders_{{ days }}d,
             coalesce(order_totals.spend_{{ days }}d, 0) as spend_{{ days }}d,
         {%- endfor %}
-        coalesce(order_totals.purchase_days_730d, 0) as purchase_days_730d,
+        coalesce(purchase_day_counts.purchase_days_730d, 0) as purchase_days_730d,
         -- rhythm
         date_diff('day', order_totals.last_order_date, {{ as_of_date }}) as recency_days,
         date_diff('day', order_totals.first_order_date, {{ as_of_date }}) as tenure_days,
@@ -291,8 +317,10 @@ features as (
     from customers
     cross join brand_rhythm
     left join order_totals on customers.customer_key = order_totals.customer_key
-    left join first_orders on customers.customer_key = first_orders.customer_key and first_orders.order_rank = 1
-    left join last_orders on customers.customer_key = last_orders.customer_key and last_orders.order_rank = 1
+    left join first_and_last_orders
+        on customers.customer_key = first_and_last_orders.customer_key and first_and_last_orders.order_rank = 1
+    left join spend_ranks on customers.customer_key = spend_ranks.customer_key
+    left join purchase_day_counts on customers.customer_key = purchase_day_counts.customer_key
     left join interval_stats on customers.customer_key = interval_stats.customer_key
     left join last_day_cycles on customers.customer_key = last_day_cycles.customer_key
     left join replenishment on customers.customer_key = replenishment.customer_key
