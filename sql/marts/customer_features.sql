@@ -34,7 +34,12 @@ items as (
 ),
 
 events as (
-    select * from {{ ref('int_customer_events') }}
+    select
+        customer_key,
+        event_type,
+        duration_seconds,
+        campaign_id
+    from {{ ref('int_customer_events') }}
 ),
 
 order_totals as (
