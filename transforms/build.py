@@ -24,6 +24,14 @@ def sql_literal(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def landed_files_sql(relation: str) -> str:
+    """Each loaded file of a raw table, numbered: records are keyed by (file_no, line) inside a build."""
+    return (
+        "select _batch, _file, row_number() over (order by _batch, _file) as file_no "
+        f"from {relation} group by _batch, _file"
+    )
+
+
 def render_variables(settings: Settings, as_of: date) -> dict:
     """What the SQL models see: the cut-off as SQL literals and the business settings."""
     cutoff = settings.start_of_day(as_of)
@@ -34,6 +42,7 @@ def render_variables(settings: Settings, as_of: date) -> dict:
         "timezone": sql_literal(settings.timezone),
         "date_before": lambda days: f"date '{(as_of - timedelta(days=int(days))).isoformat()}'",
         "lit": sql_literal,
+        "landed_files": landed_files_sql,
         "trailing_windows_days": [int(d) for d in settings.get("features.trailing_windows_days")],
         "purpose_gift_min_share": float(settings.get("features.purpose_gift_min_share")),
         "purpose_self_max_share": float(settings.get("features.purpose_self_max_share")),

@@ -4,3 +4,4 @@
 {% macro date_before(days) %}date '2025-12-01'{% endmacro %}
 {% macro lit(value) %}'{{ value }}'{% endmacro %}
 {% macro date_after(days) %}date '2026-01-08'{% endmacro %}
+{% macro landed_files(relation) %}select _batch, _file, 1 as file_no from {{ relation }} group by _batch, _file{% endmacro %}

@@ -1,12 +1,7 @@
 -- One row per contact record known before the as-of day (a person may have several).
 -- record_no: the record's integer key inside one build (loaded file, then line).
 with landed_files as (
-    select
-        _batch,
-        _file,
-        row_number() over (order by _batch, _file) as file_no
-    from {{ source('contacts') }}
-    group by _batch, _file
+    {{ landed_files(source('contacts')) }}
 )
 
 select

@@ -1,12 +1,7 @@
 -- One row per engagement event before the as-of day.
 -- record_no: the record's integer key inside one build (loaded file, then line).
 with landed_files as (
-    select
-        _batch,
-        _file,
-        row_number() over (order by _batch, _file) as file_no
-    from {{ source('events') }}
-    group by _batch, _file
+    {{ landed_files(source('events')) }}
 )
 
 select

@@ -3,12 +3,7 @@
 -- (late data) is read from its earliest version. Refunds count only when dated before the cut-off.
 -- order_no: an integer key for the order inside one build (loaded file and line of its version).
 with landed_files as (
-    select
-        _batch,
-        _file,
-        row_number() over (order by _batch, _file) as file_no
-    from {{ source('orders') }}
-    group by _batch, _file
+    {{ landed_files(source('orders')) }}
 ),
 
 versions as (
