@@ -65,7 +65,7 @@ first_and_last_orders as (
         first_value(channel) over customer_orders as first_order_channel,
         first_value(net_amount) over customer_orders as first_order_amount,
         last_value(channel) over customer_orders as last_order_channel,
-        row_number() over (partition by customer_key order by created_at, order_id) as order_rank
+        row_number() over customer_orders as order_rank
     from orders
     window customer_orders as (
         partition by customer_key order by created_at, order_id
