@@ -77,8 +77,10 @@ def _maybe(rng: np.random.Generator, values: np.ndarray, share: float) -> np.nda
     return out
 
 
-def _write(table: pa.Table, days: np.ndarray, out_dir: Path, kind: str, first_day: date, fmt: str) -> None:
-    """One landing file per day: landing/<kind>/<kind>_<YYYY-MM-DD>.<fmt>."""
+def _write(
+    table: pa.Table, days: np.ndarray, out_dir: Path, kind: str, first_day: date, fmt: str, suffix: str = ""
+) -> None:
+    """One landing file per day (and part): landing/<kind>/<kind>_<YYYY-MM-DD>[_partNNN].<fmt>."""
     folder = out_dir / kind
     folder.mkdir(parents=True, exist_ok=True)
     order = np.argsort(days, kind="stable")
@@ -89,7 +91,7 @@ def _write(table: pa.Table, days: np.ndarray, out_dir: Path, kind: str, first_da
     for day, start, end in zip(unique_days, starts, ends, strict=True):
         stamp = (first_day + timedelta(days=int(day))).isoformat()
         chunk = table.slice(int(start), int(end - start))
-        path = folder / f"{kind}_{stamp}.{fmt}"
+        path = folder / f"{kind}_{stamp}{suffix}.{fmt}"
         if fmt == "parquet":
             pq.write_table(chunk, path)
         else:
@@ -104,6 +106,11 @@ def _timestamps(days: np.ndarray, seconds: np.ndarray, first_day: date, tz: str)
     return pa.array(values.astype("datetime64[s]"), type=pa.timestamp("s", tz="UTC"))
 
 
+# Above this many orders the data is generated in independent parts (distinct people and order ids,
+# one seed each) so memory stays bounded by the part, not the total: 100M orders fit on one machine.
+ORDERS_PER_PART = 5_000_000
+
+
 def generate(
     out_dir: Path,
     orders: int = 20_000,
@@ -112,23 +119,64 @@ def generate(
     seed: int = 7,
     fmt: str = "csv",
 ) -> GenerateResult:
-    rng = np.random.default_rng(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     first_day = last_day - timedelta(days=days - 1)
+    parts = -(-orders // ORDERS_PER_PART)
+    if parts == 1:
+        return _generate_part(out_dir, orders, days, first_day, last_day, seed, fmt, Part())
+    results = []
+    for number in range(parts):
+        part_orders = orders // parts + (1 if number < orders % parts else 0)
+        part = Part(
+            number=number,
+            person_offset=sum(max(60, r.orders // 7) for r in results),
+            order_offset=sum(r.orders for r in results),
+            file_suffix=f"_part{number:03d}",
+        )
+        results.append(
+            _generate_part(out_dir, part_orders, days, first_day, last_day, seed + number, fmt, part)
+        )
+    return GenerateResult(
+        out_dir=out_dir,
+        orders=orders,
+        order_rows=sum(r.order_rows for r in results),
+        contacts=sum(r.contacts for r in results),
+        people=sum(r.people for r in results),
+        days=days,
+        first_day=first_day,
+        last_day=last_day,
+    )
+
+
+@dataclass(frozen=True)
+class Part:
+    """Which slice of a large data set is generated: its people and order ids do not overlap others'."""
+
+    number: int = 0
+    person_offset: int = 0
+    order_offset: int = 0
+    file_suffix: str = ""
+
+
+def _generate_part(
+    out_dir: Path, orders: int, days: int, first_day: date, last_day: date, seed: int, fmt: str, part: Part
+) -> GenerateResult:
+    rng = np.random.default_rng(seed)
     n_people = max(60, orders // 7)
     person = np.arange(n_people)
+    number = person + part.person_offset  # what identifiers are made of; `person` indexes arrays
 
     # -- people and their identifiers --------------------------------------------------------
     # 7919 is coprime to the 6e9-number span 130..189, so phones stay unique and 11 digits for any size.
-    phones = (13_000_000_001 + person * 7919 % 6_000_000_000).astype(np.int64).astype(str)
+    phones = (13_000_000_001 + number * 7919 % 6_000_000_000).astype(np.int64).astype(str)
     has_phone = rng.random(n_people) < 0.85
     has_unionid = rng.random(n_people) < 0.7
     has_email = rng.random(n_people) < 0.25
     has_member = rng.random(n_people) < 0.35
     has_unionid |= ~(has_phone | has_email | has_member)
-    unionids = _ids("oU", person)
-    emails = np.char.add(_ids("user", person, 6), "@example.com")
-    members = _ids("M", person, 7)
+    unionids = _ids("oU", number)
+    emails = np.char.add(_ids("user", number, 6), "@example.com")
+    members = _ids("M", number, 7)
     pref_channel = _pick(rng, CHANNELS, n_people, CHANNEL_WEIGHTS)
     # Buyers: 75% of people; weights make a minority of heavy buyers.
     is_buyer = rng.random(n_people) < 0.75
@@ -171,7 +219,7 @@ def generate(
             ),
         }
     )
-    _write(contacts, signup_day[contact_rows], out_dir, "contacts", first_day, fmt)
+    _write(contacts, signup_day[contact_rows], out_dir, "contacts", first_day, fmt, part.file_suffix)
 
     # -- products ----------------------------------------------------------------------------
     products = pa.table(
@@ -185,7 +233,8 @@ def generate(
             "cycle_days": [p[6] or None for p in PRODUCTS],
         }
     )
-    _write(products, np.zeros(len(PRODUCTS), dtype=np.int64), out_dir, "products", first_day, fmt)
+    if part.number == 0:  # one catalog for the whole data set
+        _write(products, np.zeros(len(PRODUCTS), dtype=np.int64), out_dir, "products", first_day, fmt)
 
     # -- orders ------------------------------------------------------------------------------
     buyer = rng.choice(buyers, size=orders, p=weights)
@@ -196,7 +245,7 @@ def generate(
     channel = np.where(
         rng.random(orders) < 0.7, pref_channel[buyer], _pick(rng, CHANNELS, orders, CHANNEL_WEIGHTS)
     )
-    order_ids = _ids("O", np.arange(orders) + 1, 9)
+    order_ids = _ids("O", np.arange(orders) + 1 + part.order_offset, 9)
     # Which identifier an order carries depends on the channel it came through.
     wants_unionid = np.isin(channel, ["wecom", "miniprogram"])
     use_member = (channel == "offline") & has_member[buyer]
@@ -319,7 +368,7 @@ def generate(
         all_orders.schema.get_field_index("order_id"), "order_id", order_ids_kept
     )
     all_days = np.concatenate([arrival_day, change_day[later], arrival_day[resent] + 1])
-    _write(all_orders, all_days, out_dir, "orders", first_day, fmt)
+    _write(all_orders, all_days, out_dir, "orders", first_day, fmt, part.file_suffix)
 
     items = pa.table(
         {
@@ -329,7 +378,7 @@ def generate(
             "price": pa.array(list_price),
         }
     )
-    _write(items, arrival_day[item_order], out_dir, "order_items", first_day, fmt)
+    _write(items, arrival_day[item_order], out_dir, "order_items", first_day, fmt, part.file_suffix)
 
     # -- engagement events --------------------------------------------------------------------
     identifiers = {
@@ -341,7 +390,7 @@ def generate(
         "emails": emails,
         "members": members,
     }
-    _write_events(rng, out_dir, first_day, days, fmt, n_people, signup_day, identifiers)
+    _write_events(rng, out_dir, first_day, days, fmt, n_people, signup_day, identifiers, part.file_suffix)
 
     return GenerateResult(
         out_dir=out_dir,
@@ -355,7 +404,7 @@ def generate(
     )
 
 
-def _write_events(rng, out_dir, first_day, days, fmt, n_people, signup_day, ids: dict):
+def _write_events(rng, out_dir, first_day, days, fmt, n_people, signup_day, ids: dict, suffix: str):
     has_unionid, has_phone, has_email = ids["has_unionid"], ids["has_phone"], ids["has_email"]
     unionids, phones, emails, members = ids["unionids"], ids["phones"], ids["emails"], ids["members"]
     who_id = np.where(has_unionid, unionids, None).astype(object)
@@ -418,7 +467,7 @@ def _write_events(rng, out_dir, first_day, days, fmt, n_people, signup_day, ids:
         referred_phone=pa.array(phones[referred]),
     )
     table = pa.concat_tables(frames)
-    _write(table, np.concatenate(event_days), out_dir, "events", first_day, fmt)
+    _write(table, np.concatenate(event_days), out_dir, "events", first_day, fmt, suffix)
 
     tagged = np.flatnonzero(rng.random(n_people) < 0.03)
     tag_day = rng.integers(0, days, len(tagged))
@@ -435,7 +484,7 @@ def _write_events(rng, out_dir, first_day, days, fmt, n_people, signup_day, ids:
             "tagged_at": _timestamps(tag_day, rng.integers(0, 86400, len(tagged)), first_day, "UTC"),
         }
     )
-    _write(tags, tag_day, out_dir, "manual_tags", first_day, fmt)
+    _write(tags, tag_day, out_dir, "manual_tags", first_day, fmt, suffix)
 
 
 def _hour_weights() -> np.ndarray:
