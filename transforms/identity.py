@@ -43,6 +43,7 @@ representatives as (
 )
 select labelled.node_id, labelled.id_type, labelled.id_value,
     substr(md5(representatives.id_type || ':' || representatives.id_value), 1, 16) as customer_key,
+    cast(labelled.component as bigint) as customer_no,
     labelled.first_seen_at
 from labelled
 inner join representatives
@@ -51,7 +52,11 @@ inner join representatives
 
 
 def stitch(con: duckdb.DuckDBPyConnection, variables: dict) -> pa.Table:
-    """The `int_identity` model: one row per usable identifier with its customer_key."""
+    """The `int_identity` model: one row per usable identifier with its customer_key.
+
+    customer_no (the component number) is the same customer as an integer, for joins inside one
+    build; it is never published, because it is not stable across builds as customer_key is.
+    """
     node_count = scalar(con, "select count(*) from int.int_identity_nodes")
     edges = con.sql(EDGES_SQL).fetchnumpy()
     source = np.asarray(edges["node_id"], dtype=np.int64)

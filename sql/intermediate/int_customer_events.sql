@@ -1,6 +1,7 @@
 -- One row per engagement event that belongs to a customer.
 select
     record_customers.customer_key,
+    record_customers.customer_no,
     events.event_type,
     events.topic,
     events.duration_seconds,

@@ -2,7 +2,7 @@
 -- A view: customer_features is its only reader, and writing 13M rows per 10M orders costs more.
 {{ config(materialized='view') }}
 select
-    orders.customer_key,
+    orders.customer_no,
     orders.order_id,
     orders.order_date,
     items.sku,

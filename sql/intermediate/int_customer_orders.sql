@@ -1,6 +1,8 @@
 -- One row per order that belongs to a customer, with the flags that decide whether it counts.
+-- customer_no: the customer as an integer, for the feature models' joins inside this build.
 select
     customers.customer_key,
+    customers.customer_no,
     orders.order_id,
     orders.status,
     orders.channel,

@@ -5,9 +5,10 @@ with customers as (
 ),
 
 -- Only the columns used below: a CTE read by several parts is materialized with what it carries.
+-- Customers are joined on customer_no, their integer number inside this build (faster than the key).
 orders as (
     select
-        customer_key,
+        customer_no,
         order_id,
         channel,
         is_gift,
@@ -22,7 +23,7 @@ orders as (
 
 items as (
     select
-        customer_key,
+        customer_no,
         order_date,
         quantity,
         line_amount,
@@ -35,7 +36,7 @@ items as (
 
 events as (
     select
-        customer_key,
+        customer_no,
         event_type,
         duration_seconds,
         campaign_id
@@ -44,7 +45,7 @@ events as (
 
 order_totals as (
     select
-        customer_key,
+        customer_no,
         count(*) as order_count,
         sum(net_amount) as total_spend,
         min(order_date) as first_order_date,
@@ -55,68 +56,68 @@ order_totals as (
         {%- endfor %}
         count(case when is_gift then 1 end) as gift_orders
     from orders
-    group by customer_key
+    group by customer_no
 ),
 
 -- First and last order in one pass over each customer's orders in time order.
 first_and_last_orders as (
     select
-        customer_key,
+        customer_no,
         first_value(channel) over customer_orders as first_order_channel,
         first_value(net_amount) over customer_orders as first_order_amount,
         last_value(channel) over customer_orders as last_order_channel,
         row_number() over customer_orders as order_rank
     from orders
     window customer_orders as (
-        partition by customer_key order by created_at, order_id
+        partition by customer_no order by created_at, order_id
         rows between unbounded preceding and unbounded following
     )
 ),
 
 spend_ranks as (
     select
-        customer_key,
+        customer_no,
         percent_rank() over (order by total_spend) as spend_percentile
     from order_totals
 ),
 
 purchase_days as (
     select distinct
-        customer_key,
+        customer_no,
         order_date
     from orders
 ),
 
 purchase_day_counts as (
     select
-        customer_key,
+        customer_no,
         count(*) as purchase_days,
         count(case when order_date >= {{ date_before(730) }} then 1 end) as purchase_days_730d
     from purchase_days
-    group by customer_key
+    group by customer_no
 ),
 
 intervals as (
     select
-        customer_key,
+        customer_no,
         order_date,
         date_diff(
-            'day', lag(order_date) over (partition by customer_key order by order_date), order_date
+            'day', lag(order_date) over (partition by customer_no order by order_date), order_date
         ) as interval_days,
-        row_number() over (partition by customer_key order by order_date desc) as recency_rank
+        row_number() over (partition by customer_no order by order_date desc) as recency_rank
     from purchase_days
 ),
 
 interval_stats as (
     select
-        customer_key,
+        customer_no,
         avg(interval_days) as avg_repurchase_interval_days,
         percentile_cont(0.5) within group (order by interval_days) as median_repurchase_interval_days,
         max(case when recency_rank = 1 then interval_days end) as last_repurchase_interval_days,
         max(interval_days) as max_repurchase_gap_days
     from intervals
     where interval_days is not null
-    group by customer_key
+    group by customer_no
 ),
 
 brand_rhythm as (
@@ -127,70 +128,70 @@ brand_rhythm as (
 
 last_day_cycles as (
     select
-        items.customer_key,
+        items.customer_no,
         max(items.cycle_days * items.quantity) as last_purchase_cycle_days
     from items
     inner join order_totals
-        on items.customer_key = order_totals.customer_key and items.order_date = order_totals.last_order_date
+        on items.customer_no = order_totals.customer_no and items.order_date = order_totals.last_order_date
     where items.cycle_days is not null
-    group by items.customer_key
+    group by items.customer_no
 ),
 
 last_consumable_day as (
     select
-        customer_key,
+        customer_no,
         max(order_date) as order_date
     from items
     where cycle_days is not null
-    group by customer_key
+    group by customer_no
 ),
 
 replenishment as (
     -- Last purchase of consumables + cycle x quantity (the longest-lasting SKU bought that day).
     select
-        items.customer_key,
+        items.customer_no,
         min(last_consumable_day.order_date) + cast(max(items.cycle_days * items.quantity) as integer)
             as replenishment_due_date
     from items
     inner join last_consumable_day
-        on items.customer_key = last_consumable_day.customer_key and items.order_date = last_consumable_day.order_date
+        on items.customer_no = last_consumable_day.customer_no and items.order_date = last_consumable_day.order_date
     where items.cycle_days is not null
-    group by items.customer_key
+    group by items.customer_no
 ),
 
 category_spend as (
     select
-        customer_key,
+        customer_no,
         category,
-        row_number() over (partition by customer_key order by sum(line_amount) desc, category) as preference_rank
+        row_number() over (partition by customer_no order by sum(line_amount) desc, category) as preference_rank
     from items
     where category is not null
-    group by customer_key, category
+    group by customer_no, category
 ),
 
 subcategory_spend as (
     select
-        customer_key,
+        customer_no,
         subcategory,
-        row_number() over (partition by customer_key order by sum(line_amount) desc, subcategory) as preference_rank
+        row_number() over (partition by customer_no order by sum(line_amount) desc, subcategory) as preference_rank
     from items
     where subcategory is not null
-    group by customer_key, subcategory
+    group by customer_no, subcategory
 ),
 
 price_line_spend as (
     select
-        customer_key,
+        customer_no,
         price_line,
-        row_number() over (partition by customer_key order by sum(line_amount) desc, price_line) as preference_rank
+        row_number() over (partition by customer_no order by sum(line_amount) desc, price_line) as preference_rank
     from items
     where price_line is not null
-    group by customer_key, price_line
+    group by customer_no, price_line
 ),
 
 order_hour_bands as (
     select
-        customer_key,
+        customer_no,
         case
             {%- for band in hour_bands %}
                 when order_hour >= {{ band.from_hour }} and order_hour < {{ band.to_hour }} then {{ lit(band.label) }}
@@ -201,33 +202,33 @@ order_hour_bands as (
 
 hour_bands as (
     select
-        customer_key,
+        customer_no,
         hour_band,
         count(*) as orders_in_band
     from order_hour_bands
-    group by customer_key, hour_band
+    group by customer_no, hour_band
 ),
 
 preferred_hour_band as (
     select
-        customer_key,
+        customer_no,
         hour_band,
-        row_number() over (partition by customer_key order by orders_in_band desc, hour_band asc) as preference_rank
+        row_number() over (partition by customer_no order by orders_in_band desc, hour_band asc) as preference_rank
     from hour_bands
 ),
 
 preferred_weekday as (
     select
-        customer_key,
+        customer_no,
         order_weekday,
-        row_number() over (partition by customer_key order by count(*) desc, order_weekday) as preference_rank
+        row_number() over (partition by customer_no order by count(*) desc, order_weekday) as preference_rank
     from orders
-    group by customer_key, order_weekday
+    group by customer_no, order_weekday
 ),
 
 engagement as (
     select
-        customer_key,
+        customer_no,
         count(case when event_type = 'content_view' then 1 end) as content_views,
         sum(case when event_type = 'content_view' then coalesce(duration_seconds, 0) else 0 end) as content_seconds,
         count(distinct case when event_type = 'campaign' then campaign_id end) as campaigns_joined,
@@ -235,7 +236,7 @@ engagement as (
         count(case when event_type = 'checkin' then 1 end) as checkins,
         count(*) as events
     from events
-    group by customer_key
+    group by customer_no
 ),
 
 features as (
@@ -321,25 +322,25 @@ features as (
         customers.marketing_consent
     from customers
     cross join brand_rhythm
-    left join order_totals on customers.customer_key = order_totals.customer_key
+    left join order_totals on customers.customer_no = order_totals.customer_no
     left join first_and_last_orders
-        on customers.customer_key = first_and_last_orders.customer_key and first_and_last_orders.order_rank = 1
-    left join spend_ranks on customers.customer_key = spend_ranks.customer_key
-    left join purchase_day_counts on customers.customer_key = purchase_day_counts.customer_key
-    left join interval_stats on customers.customer_key = interval_stats.customer_key
-    left join last_day_cycles on customers.customer_key = last_day_cycles.customer_key
-    left join replenishment on customers.customer_key = replenishment.customer_key
+        on customers.customer_no = first_and_last_orders.customer_no and first_and_last_orders.order_rank = 1
+    left join spend_ranks on customers.customer_no = spend_ranks.customer_no
+    left join purchase_day_counts on customers.customer_no = purchase_day_counts.customer_no
+    left join interval_stats on customers.customer_no = interval_stats.customer_no
+    left join last_day_cycles on customers.customer_no = last_day_cycles.customer_no
+    left join replenishment on customers.customer_no = replenishment.customer_no
     left join category_spend
-        on customers.customer_key = category_spend.customer_key and category_spend.preference_rank = 1
+        on customers.customer_no = category_spend.customer_no and category_spend.preference_rank = 1
     left join subcategory_spend
-        on customers.customer_key = subcategory_spend.customer_key and subcategory_spend.preference_rank = 1
+        on customers.customer_no = subcategory_spend.customer_no and subcategory_spend.preference_rank = 1
     left join price_line_spend
-        on customers.customer_key = price_line_spend.customer_key and price_line_spend.preference_rank = 1
+        on customers.customer_no = price_line_spend.customer_no and price_line_spend.preference_rank = 1
     left join preferred_hour_band
-        on customers.customer_key = preferred_hour_band.customer_key and preferred_hour_band.preference_rank = 1
+        on customers.customer_no = preferred_hour_band.customer_no and preferred_hour_band.preference_rank = 1
     left join preferred_weekday
-        on customers.customer_key = preferred_weekday.customer_key and preferred_weekday.preference_rank = 1
-    left join engagement on customers.customer_key = engagement.customer_key
+        on customers.customer_no = preferred_weekday.customer_no and preferred_weekday.preference_rank = 1
+    left join engagement on customers.customer_no = engagement.customer_no
 )
 
 select * from features
