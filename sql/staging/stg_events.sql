@@ -1,5 +1,7 @@
 -- One row per engagement event before the as-of day.
 -- record_no: the record's integer key inside one build (loaded file, then line).
+-- A view: a projection of the raw table is cheaper to read again than to write.
+{{ config(materialized='view') }}
 with landed_files as (
     {{ landed_files(source('events')) }}
 )
