@@ -120,6 +120,8 @@ FEATURE_MODELS = {
     "int_customer_orders",
     "int_customer_items",
     "int_customer_events",
+    "int_customer_order_features",
+    "int_customer_item_features",
     "customer_features",
     "customer_monthly_spend",
     "customer_content_engagement",

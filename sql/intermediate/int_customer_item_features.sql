@@ -1,0 +1,102 @@
+-- One row per customer with counted orders: what the lines of their orders say (favourite category,
+-- subcategory and price line by spend, the consumption cycle of the last purchase day, the
+-- replenishment due date), keyed by customer_no. See int_customer_order_features.
+with last_orders as (
+    select
+        customer_no,
+        last_order_date
+    from {{ ref('int_customer_order_features') }}
+),
+
+items as (
+    select
+        customer_no,
+        order_date,
+        quantity,
+        line_amount,
+        category,
+        subcategory,
+        price_line,
+        cycle_days
+    from {{ ref('int_customer_items') }}
+),
+
+last_day_cycles as (
+    select
+        items.customer_no,
+        max(items.cycle_days * items.quantity) as last_purchase_cycle_days
+    from items
+    inner join last_orders
+        on items.customer_no = last_orders.customer_no and items.order_date = last_orders.last_order_date
+    where items.cycle_days is not null
+    group by items.customer_no
+),
+
+last_consumable_day as (
+    select
+        customer_no,
+        max(order_date) as order_date
+    from items
+    where cycle_days is not null
+    group by customer_no
+),
+
+replenishment as (
+    -- Last purchase of consumables + cycle x quantity (the longest-lasting SKU bought that day).
+    select
+        items.customer_no,
+        min(last_consumable_day.order_date) + cast(max(items.cycle_days * items.quantity) as integer)
+            as replenishment_due_date
+    from items
+    inner join last_consumable_day
+        on items.customer_no = last_consumable_day.customer_no and items.order_date = last_consumable_day.order_date
+    where items.cycle_days is not null
+    group by items.customer_no
+),
+
+category_spend as (
+    select
+        customer_no,
+        category,
+        row_number() over (partition by customer_no order by sum(line_amount) desc, category) as preference_rank
+    from items
+    where category is not null
+    group by customer_no, category
+),
+
+subcategory_spend as (
+    select
+        customer_no,
+        subcategory,
+        row_number() over (partition by customer_no order by sum(line_amount) desc, subcategory) as preference_rank
+    from items
+    where subcategory is not null
+    group by customer_no, subcategory
+),
+
+price_line_spend as (
+    select
+        customer_no,
+        price_line,
+        row_number() over (partition by customer_no order by sum(line_amount) desc, price_line) as preference_rank
+    from items
+    where price_line is not null
+    group by customer_no, price_line
+)
+
+select
+    last_orders.customer_no,
+    last_day_cycles.last_purchase_cycle_days,
+    replenishment.replenishment_due_date,
+    category_spend.category as favorite_category,
+    subcategory_spend.subcategory as favorite_subcategory,
+    price_line_spend.price_line as favorite_price_line
+from last_orders
+left join last_day_cycles on last_orders.customer_no = last_day_cycles.customer_no
+left join replenishment on last_orders.customer_no = replenishment.customer_no
+left join category_spend
+    on last_orders.customer_no = category_spend.customer_no and category_spend.preference_rank = 1
+left join subcategory_spend
+    on last_orders.customer_no = subcategory_spend.customer_no and subcategory_spend.preference_rank = 1
+left join price_line_spend
+    on last_orders.customer_no = price_line_spend.customer_no and price_line_spend.preference_rank = 1
