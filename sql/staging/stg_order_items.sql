@@ -9,7 +9,7 @@ with ranked as (
         items.price,
         row_number() over (
             partition by items.order_id, items.sku
-            order by items._loaded_at desc, items._line desc
+            order by items._loaded_at desc, items._line desc, items._file desc
         ) as version_rank
     from {{ source('order_items') }} as items
 )

@@ -1,6 +1,8 @@
 -- One row per order: its version as known at the start of the as-of day.
 -- The latest version updated before the cut-off wins; an order first delivered after the cut-off
 -- (late data) is read from its earliest version. Refunds count only when dated before the cut-off.
+-- Remaining ties (the same row delivered twice in one ingest batch) are broken by file and line, so
+-- a rerun picks the same row.
 -- order_no: an integer key for the order inside one build (loaded file and line of its version).
 with landed_files as (
     {{ landed_files(source('orders')) }}
@@ -43,7 +45,8 @@ ranked as (
                 case when versions.version_at < {{ as_of_ts }} then versions.version_at end desc,
                 versions.version_at asc,
                 versions._loaded_at desc,
-                versions._line desc
+                versions._line desc,
+                versions.version_no desc
         ) as version_rank
     from versions
 ),
