@@ -193,7 +193,10 @@ def test_a_reader_in_a_loop_never_errors_or_waits_during_builds(warehouse_at_d1,
     stats = json.loads(out)
     assert stats["errors"] == 0, stats["messages"]
     assert stats["inconsistent"] == 0
-    assert stats["reads"] > 20 and stats["slowest"] < 1.0, stats
+    # DuckDB refuses a lock at once rather than waiting, so a blocked reader shows up in errors;
+    # the time bound only catches a hang, and is loose because a loaded 2-core CI box stalls
+    # processes for over a second.
+    assert stats["reads"] > 20 and stats["slowest"] < 10.0, stats
 
 
 def test_bad_inputs_get_clear_errors_and_lose_nothing(warehouse_at_d1, tmp_path):
