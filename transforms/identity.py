@@ -51,7 +51,7 @@ inner join representatives
 """
 
 
-def stitch(con: duckdb.DuckDBPyConnection, variables: dict) -> pa.Table:
+def stitch(con: duckdb.DuckDBPyConnection, variables: dict) -> str:
     """The `int_identity` model: one row per usable identifier with its customer_key.
 
     customer_no (the component number) is the same customer as an integer, for joins inside one
@@ -61,17 +61,23 @@ def stitch(con: duckdb.DuckDBPyConnection, variables: dict) -> pa.Table:
     edges = con.sql(EDGES_SQL).fetchnumpy()
     source = np.asarray(edges["node_id"], dtype=np.int64)
     target = np.asarray(edges["record_root"], dtype=np.int64)
+    del edges
     graph = coo_matrix(
         (np.ones(len(source), dtype=np.int8), (source, target)), shape=(node_count, node_count)
     ).tocsr()
+    del source, target
     _, labels = connected_components(graph, directed=False)
+    del graph
     junk = con.sql("select node_id from int.int_identity_junk").fetchnumpy()["node_id"]
     usable = np.ones(node_count, dtype=bool)
     usable[np.asarray(junk, dtype=np.int64)] = False
     node_ids = np.flatnonzero(usable)
     label_table = pa.table({"node_id": pa.array(node_ids), "component": pa.array(labels[node_ids])})
-    con.register("identity_labels", label_table)
+    del labels, node_ids, usable
+    # A temp table, not a registered Arrow view: DuckDB can spill it while the keys are joined.
+    con.register("identity_labels_arrow", label_table)
     try:
-        return con.sql(KEYS_SQL).to_arrow_table()
+        con.execute("create or replace temp table identity_labels as select * from identity_labels_arrow")
     finally:
-        con.unregister("identity_labels")
+        con.unregister("identity_labels_arrow")
+    return KEYS_SQL

@@ -18,7 +18,6 @@ from typing import Any
 
 import duckdb
 import jinja2
-import pyarrow as pa
 
 from transforms import PROJECT_ROOT
 from transforms.errors import SegflowError
@@ -30,7 +29,10 @@ LAYER_SCHEMA = {"staging": "stg", "intermediate": "int", "marts": "pub"}
 # window over all raw rows would otherwise be recomputed by every model that reads it.
 LAYER_MATERIALIZED = {"staging": "table", "intermediate": "table", "marts": "table"}
 
-PythonModel = Callable[[duckdb.DuckDBPyConnection, dict], pa.Table]
+# A Python model does its work through the connection (registering or creating what it needs) and
+# returns the SELECT that builds it, so its rows stream into the table inside DuckDB instead of
+# passing through Python memory.
+PythonModel = Callable[[duckdb.DuckDBPyConnection, dict], str]
 
 
 @dataclass
@@ -189,12 +191,7 @@ def _swap_in(con: duckdb.DuckDBPyConnection, model: Model, build_sql: str) -> No
 def materialize(con: duckdb.DuckDBPyConnection, model: Model, variables: dict) -> int | None:
     try:
         if model.python is not None:
-            result = model.python(con, variables)
-            con.register("python_model_result", result)
-            try:
-                _swap_in(con, model, "select * from python_model_result")
-            finally:
-                con.unregister("python_model_result")
+            _swap_in(con, model, model.python(con, variables))
         elif model.materialized == "view":
             _drop_relation(con, model)
             con.execute(f"create view {model.relation} as {model.sql}")
