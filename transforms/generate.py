@@ -129,7 +129,7 @@ def generate(
         part_orders = orders // parts + (1 if number < orders % parts else 0)
         part = Part(
             number=number,
-            person_offset=sum(max(60, r.orders // 7) for r in results),
+            person_offset=sum(r.people for r in results),
             order_offset=sum(r.orders for r in results),
             file_suffix=f"_part{number:03d}",
         )
