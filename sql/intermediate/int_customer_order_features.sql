@@ -15,10 +15,18 @@ with counted_orders as (
         order_date,
         order_hour,
         order_weekday,
-        lag(order_date) over chronological as previous_order_date
+        lag(order_date) over chronological as previous_order_date,
+        row_number() over chronological as order_rank,
+        last_value(channel) over whole_history as last_order_channel,
+        last_value(order_date) over whole_history as customer_last_order_date
     from {{ ref('int_customer_orders') }}
     where is_counted
-    window chronological as (partition by customer_no order by created_at, order_id)
+    window
+        chronological as (partition by customer_no order by created_at, order_id),
+        whole_history as (
+            partition by customer_no order by created_at, order_id
+            rows between unbounded preceding and unbounded following
+        )
 ),
 
 orders as (
@@ -26,20 +34,11 @@ orders as (
     -- next, so only the first order of a day carries one.
     select
         *,
-        row_number() over chronological as order_rank,
-        last_value(channel) over whole_history as last_order_channel,
-        last_value(order_date) over whole_history as customer_last_order_date,
         previous_order_date is null or previous_order_date <> order_date as starts_purchase_day,
         case
             when previous_order_date <> order_date then date_diff('day', previous_order_date, order_date)
         end as interval_days
     from counted_orders
-    window
-        chronological as (partition by customer_no order by created_at, order_id),
-        whole_history as (
-            partition by customer_no order by created_at, order_id
-            rows between unbounded preceding and unbounded following
-        )
 ),
 
 order_totals as (
