@@ -58,6 +58,8 @@ def stitch(con: duckdb.DuckDBPyConnection, variables: dict) -> str:
     build; it is never published, because it is not stable across builds as customer_key is.
     """
     node_count = scalar(con, "select count(*) from int.int_identity_nodes")
+    # Each array is freed once the next is built: at 100M orders they are GBs each, and this
+    # process also holds DuckDB's buffer pool.
     edges = con.sql(EDGES_SQL).fetchnumpy()
     source = np.asarray(edges["node_id"], dtype=np.int64)
     target = np.asarray(edges["record_root"], dtype=np.int64)
