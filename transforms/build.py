@@ -25,11 +25,25 @@ def sql_literal(value: object) -> str:
 
 
 def landed_files_sql(relation: str) -> str:
-    """Each loaded file of a raw table, numbered: records are keyed by (file_no, line) inside a build."""
+    """Each loaded file of a raw table with the lines of the files loaded before it.
+
+    A record's key inside a build is line_offset + _line: unique, ordered by file then line, and
+    dense (no larger than the number of loaded lines), so identity stitching can index records
+    by it in an array instead of hashing them.
+    """
     return (
-        "select _batch, _file, row_number() over (order by _batch, _file) as file_no "
+        "select _batch, _file, cast(coalesce(sum(max(_line)) over (order by _batch, _file "
+        "rows between unbounded preceding and 1 preceding), 0) as bigint) as line_offset "
         f"from {relation} group by _batch, _file"
     )
+
+
+# Every record's kind is a digit of its record_key, so one integer names a record in the graph.
+RECORD_KINDS = ("order", "contact", "event", "manual_tag")
+
+
+def record_key_sql(column: str, kind: str) -> str:
+    return f"{column} * {len(RECORD_KINDS)} + {RECORD_KINDS.index(kind)}"
 
 
 def render_variables(settings: Settings, as_of: date) -> dict:
@@ -43,6 +57,7 @@ def render_variables(settings: Settings, as_of: date) -> dict:
         "date_before": lambda days: f"date '{(as_of - timedelta(days=int(days))).isoformat()}'",
         "lit": sql_literal,
         "landed_files": landed_files_sql,
+        "record_key": record_key_sql,
         "trailing_windows_days": [int(d) for d in settings.get("features.trailing_windows_days")],
         "purpose_gift_min_share": float(settings.get("features.purpose_gift_min_share")),
         "purpose_self_max_share": float(settings.get("features.purpose_self_max_share")),
@@ -74,7 +89,7 @@ def _funnel_stages(settings: Settings) -> list[str]:
 
 
 def python_models() -> list[Model]:
-    from transforms.identity import stitch
+    from transforms.identity import record_labels, stitch
 
     return [
         Model(
@@ -82,7 +97,13 @@ def python_models() -> list[Model]:
             layer="intermediate",
             python=stitch,
             declared_deps=("int_identity_nodes", "int_identity_edges", "int_identity_junk"),
-        )
+        ),
+        Model(
+            name="int_record_labels",
+            layer="intermediate",
+            python=record_labels,
+            declared_deps=("int_identity",),
+        ),
     ]
 
 
@@ -109,6 +130,7 @@ IDENTITY_MODELS = {
     "int_identity_edges",
     "int_identity_junk",
     "int_identity",
+    "int_record_labels",
     "int_record_customers",
     "customer_identifiers",
     "identity_junk_identifiers",

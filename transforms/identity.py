@@ -14,21 +14,8 @@ import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from transforms.build import RECORD_KINDS
 from transforms.warehouse import scalar
-
-# A record links each of its identifiers to its smallest one; self-links and repeats add nothing.
-EDGES_SQL = """
-with usable as (
-    select edges.record_kind, edges.record_no, edges.node_id
-    from int.int_identity_edges as edges
-    left join int.int_identity_junk as junk on edges.node_id = junk.node_id
-    where junk.node_id is null
-),
-rooted as (
-    select node_id, min(node_id) over (partition by record_kind, record_no) as record_root from usable
-)
-select distinct node_id, record_root from rooted where node_id <> record_root
-"""
 
 KEYS_SQL = """
 with labelled as (
@@ -51,35 +38,103 @@ inner join representatives
 """
 
 
+def _record_kind_sql(code_column: str) -> str:
+    whens = " ".join(f"when {code} then '{kind}'" for code, kind in enumerate(RECORD_KINDS))
+    return f"case {code_column} {whens} end"
+
+
+RECORD_LABELS_SQL = f"""
+select {_record_kind_sql("record_kind_code")} as record_kind, record_no, cast(component as bigint) as customer_no
+from identity_record_labels
+"""
+
+
+def _index_dtype(largest: int) -> type:
+    # int32 halves the arrays that hold node and record numbers; at 100M orders they are GBs each.
+    return np.int32 if largest < np.iinfo(np.int32).max else np.int64
+
+
 def stitch(con: duckdb.DuckDBPyConnection, variables: dict) -> str:
     """The `int_identity` model: one row per usable identifier with its customer_key.
 
     customer_no (the component number) is the same customer as an integer, for joins inside one
     build; it is never published, because it is not stable across builds as customer_key is.
+    Also leaves each record's component in the temp table identity_record_labels, which
+    int_record_labels reads.
     """
     node_count = scalar(con, "select count(*) from int.int_identity_nodes")
+    node_dtype = _index_dtype(node_count)
     # Each array is freed once the next is built: at 100M orders they are GBs each, and this
     # process also holds DuckDB's buffer pool.
-    edges = con.sql(EDGES_SQL).fetchnumpy()
-    source = np.asarray(edges["node_id"], dtype=np.int64)
-    target = np.asarray(edges["record_root"], dtype=np.int64)
+    edges = con.sql("select record_key, node_id from int.int_identity_edges").fetchnumpy()
+    record_key = np.asarray(edges["record_key"], dtype=np.int64)
+    node = np.asarray(edges["node_id"], dtype=node_dtype)
     del edges
-    graph = coo_matrix(
-        (np.ones(len(source), dtype=np.int8), (source, target)), shape=(node_count, node_count)
-    ).tocsr()
-    del source, target
-    _, labels = connected_components(graph, directed=False)
-    del graph
     junk = con.sql("select node_id from int.int_identity_junk").fetchnumpy()["node_id"]
     usable = np.ones(node_count, dtype=bool)
     usable[np.asarray(junk, dtype=np.int64)] = False
+    kept = usable[node]
+    record_key, node = record_key[kept], node[kept]
+    del kept
+
+    # record_no is dense within a kind (see landed_files_sql), so records index an array directly:
+    # kind after kind, each from its record_no.
+    kinds = len(RECORD_KINDS)
+    kind, record_no = record_key % kinds, record_key // kinds
+    del record_key
+    slots = np.zeros(kinds, dtype=np.int64)
+    np.maximum.at(slots, kind, record_no + 1)
+    base = np.concatenate([[0], np.cumsum(slots)[:-1]])
+    record_index = (base[kind] + record_no).astype(_index_dtype(int(slots.sum())))
+    del kind, record_no
+
+    # A record links each of its identifiers to its smallest one: the graph has a vertex per
+    # identifier, not per record, and self-links add nothing.
+    root = np.full(int(slots.sum()), node_count, dtype=node_dtype)
+    np.minimum.at(root, record_index, node)
+    record_root = root[record_index]
+    del record_index
+    linked = node != record_root
+    graph = coo_matrix(
+        (np.ones(int(linked.sum()), dtype=np.int8), (node[linked], record_root[linked])),
+        shape=(node_count, node_count),
+    ).tocsr()
+    del node, record_root, linked
+    _, labels = connected_components(graph, directed=False)
+    del graph
+
     node_ids = np.flatnonzero(usable)
-    label_table = pa.table({"node_id": pa.array(node_ids), "component": pa.array(labels[node_ids])})
-    del labels, node_ids, usable
-    # A temp table, not a registered Arrow view: DuckDB can spill it while the keys are joined.
-    con.register("identity_labels_arrow", label_table)
-    try:
-        con.execute("create or replace temp table identity_labels as select * from identity_labels_arrow")
-    finally:
-        con.unregister("identity_labels_arrow")
+    _temp_table(con, "identity_labels", {"node_id": node_ids, "component": labels[node_ids]})
+    del node_ids, usable
+    # Records whose identifiers are all junk have no root and belong to nobody.
+    records = np.flatnonzero(root < node_count)
+    record_kind = np.searchsorted(base, records, side="right") - 1
+    _temp_table(
+        con,
+        "identity_record_labels",
+        {
+            "record_kind_code": record_kind.astype(np.int8),
+            "record_no": records - base[record_kind],
+            "component": labels[root[records]],
+        },
+    )
     return KEYS_SQL
+
+
+def record_labels(con: duckdb.DuckDBPyConnection, variables: dict) -> str:
+    """The `int_record_labels` model: the customer_no of every record that carries a usable identifier."""
+    if not scalar(
+        con,
+        "select count(*) from duckdb_tables() where temporary and table_name = 'identity_record_labels'",
+    ):
+        stitch(con, variables)  # int_identity ran on another connection
+    return RECORD_LABELS_SQL
+
+
+def _temp_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, np.ndarray]) -> None:
+    """A temp table, not a registered Arrow view: DuckDB can spill it while it is joined."""
+    con.register(f"{name}_arrow", pa.table({k: pa.array(v) for k, v in columns.items()}))
+    try:
+        con.execute(f"create or replace temp table {name} as select * from {name}_arrow")
+    finally:
+        con.unregister(f"{name}_arrow")

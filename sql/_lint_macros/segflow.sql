@@ -4,4 +4,5 @@
 {% macro date_before(days) %}date '2025-12-01'{% endmacro %}
 {% macro lit(value) %}'{{ value }}'{% endmacro %}
 {% macro date_after(days) %}date '2026-01-08'{% endmacro %}
-{% macro landed_files(relation) %}select _batch, _file, 1 as file_no from {{ relation }} group by _batch, _file{% endmacro %}
+{% macro landed_files(relation) %}select _batch, _file, 0 as line_offset from {{ relation }} group by _batch, _file{% endmacro %}
+{% macro record_key(column, kind) %}{{ column }} * 4{% endmacro %}

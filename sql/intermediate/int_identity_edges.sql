@@ -1,7 +1,6 @@
 -- One row per (record, identifier) as integers: the edges of the identity graph.
 select
-    records.record_kind,
-    records.record_no,
+    records.record_key,
     nodes.node_id
 from {{ ref('int_identity_records') }} as records
 inner join {{ ref('int_identity_nodes') }} as nodes

@@ -6,11 +6,9 @@ with edges as (
 
 -- Only records that carry two or more identifiers link anything.
 linking_records as (
-    select
-        record_kind,
-        record_no
+    select record_key
     from edges
-    group by record_kind, record_no
+    group by record_key
     having count(*) > 1
 ),
 
@@ -18,7 +16,7 @@ linking_edges as (
     select edges.*
     from edges
     inner join linking_records
-        on edges.record_kind = linking_records.record_kind and edges.record_no = linking_records.record_no
+        on edges.record_key = linking_records.record_key
 ),
 
 pairs as (
@@ -27,7 +25,7 @@ pairs as (
         b.node_id as other_node_id
     from linking_edges as a
     inner join linking_edges as b
-        on a.record_kind = b.record_kind and a.record_no = b.record_no and a.node_id <> b.node_id
+        on a.record_key = b.record_key and a.node_id <> b.node_id
 ),
 
 links as (

@@ -1,19 +1,9 @@
 -- One row per record that carries at least one usable identifier: the customer it belongs to.
 -- Records whose only identifiers are junk belong to nobody (reported in identity_junk_identifiers).
--- A view: each reader asks for one kind of record, and writing 18M rows per 10M orders costs more.
+-- A view: each reader asks for one kind of record, and writing the keys of 18M records per 10M
+-- orders costs more than joining them to the customers again.
 {{ config(materialized='view') }}
-with record_owners as (
-    select
-        edges.record_kind,
-        edges.record_no,
-        min(identity.customer_no) as customer_no
-    from {{ ref('int_identity_edges') }} as edges
-    inner join {{ ref('int_identity') }} as identity
-        on edges.node_id = identity.node_id
-    group by edges.record_kind, edges.record_no
-),
-
-customer_keys as (
+with customer_keys as (
     select distinct
         customer_no,
         customer_key
@@ -21,10 +11,10 @@ customer_keys as (
 )
 
 select
-    record_owners.record_kind,
-    record_owners.record_no,
-    record_owners.customer_no,
+    labels.record_kind,
+    labels.record_no,
+    labels.customer_no,
     customer_keys.customer_key
-from record_owners
+from {{ ref('int_record_labels') }} as labels
 inner join customer_keys
-    on record_owners.customer_no = customer_keys.customer_no
+    on labels.customer_no = customer_keys.customer_no

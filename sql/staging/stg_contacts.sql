@@ -6,7 +6,7 @@ with landed_files as (
 
 select
     -- ids
-    landed_files.file_no * 10000000000 + contacts._line as record_no,
+    landed_files.line_offset + contacts._line as record_no,
     contacts.phone,
     contacts.unionid,
     contacts.email,

@@ -7,7 +7,7 @@ with landed_files as (
 )
 
 select
-    landed_files.file_no * 10000000000 + events._line as record_no,
+    landed_files.line_offset + events._line as record_no,
     events.event_type,
     events.phone,
     events.unionid,

@@ -5,7 +5,7 @@ with landed_files as (
 )
 
 select
-    landed_files.file_no * 10000000000 + manual._line as record_no,
+    landed_files.line_offset + manual._line as record_no,
     manual.phone,
     manual.unionid,
     manual.email,

@@ -8,8 +8,38 @@ with landed_files as (
     {{ landed_files(source('orders')) }}
 ),
 
+-- The version window sorts every column it carries, so it ranks the versions by their keys alone;
+-- the winners' columns are read in a second pass over the raw rows.
+version_keys as (
+    select
+        orders.order_id,
+        orders._loaded_at,
+        orders._line,
+        coalesce(orders.updated_at, orders.created_at) as version_at,
+        landed_files.line_offset + orders._line as version_no
+    from {{ source('orders') }} as orders
+    inner join landed_files
+        on orders._batch = landed_files._batch and orders._file = landed_files._file
+    where orders.created_at < {{ as_of_ts }}
+),
+
+ranked as (
+    select
+        version_no,
+        row_number() over (
+            partition by order_id
+            order by
+                case when version_at < {{ as_of_ts }} then 0 else 1 end,
+                case when version_at < {{ as_of_ts }} then version_at end desc,
+                version_at asc,
+                _loaded_at desc,
+                _line desc,
+                version_no desc
+        ) as version_rank
+    from version_keys
+),
+
 versions as (
-    -- Only the columns used below: the version window sorts every column it carries.
     select
         orders.order_id,
         orders.created_at,
@@ -25,50 +55,33 @@ versions as (
         orders.unionid,
         orders.email,
         orders.member_id,
-        orders._loaded_at,
-        orders._line,
-        coalesce(orders.updated_at, orders.created_at) as version_at,
-        landed_files.file_no * 10000000000 + orders._line as version_no
+        landed_files.line_offset + orders._line as version_no
     from {{ source('orders') }} as orders
     inner join landed_files
         on orders._batch = landed_files._batch and orders._file = landed_files._file
     where orders.created_at < {{ as_of_ts }}
 ),
 
-ranked as (
-    select
-        versions.*,
-        row_number() over (
-            partition by versions.order_id
-            order by
-                case when versions.version_at < {{ as_of_ts }} then 0 else 1 end,
-                case when versions.version_at < {{ as_of_ts }} then versions.version_at end desc,
-                versions.version_at asc,
-                versions._loaded_at desc,
-                versions._line desc,
-                versions.version_no desc
-        ) as version_rank
-    from versions
-),
-
 current_version as (
     select
-        order_id,
-        version_no as order_no,
-        created_at,
-        paid_at,
-        status,
-        amount,
-        refund_amount,
-        channel,
-        coalesce(is_gift, false) as is_gift,
-        phone,
-        unionid,
-        email,
-        member_id,
-        coalesce(refunded_at, updated_at, created_at) as refund_effective_at
-    from ranked
-    where version_rank = 1
+        versions.order_id,
+        versions.version_no as order_no,
+        versions.created_at,
+        versions.paid_at,
+        versions.status,
+        versions.amount,
+        versions.refund_amount,
+        versions.channel,
+        coalesce(versions.is_gift, false) as is_gift,
+        versions.phone,
+        versions.unionid,
+        versions.email,
+        versions.member_id,
+        coalesce(versions.refunded_at, versions.updated_at, versions.created_at) as refund_effective_at
+    from versions
+    inner join ranked
+        on versions.version_no = ranked.version_no
+    where ranked.version_rank = 1
 ),
 
 refunds as (
