@@ -1,6 +1,8 @@
 -- One row per customer with counted orders: what the lines of their orders say (favourite category,
 -- subcategory and price line by spend, the consumption cycle of the last purchase day, the
 -- replenishment due date), keyed by customer_no. See int_customer_order_features.
+-- The lines are read once into two summaries (per purchase day, per product line); every feature
+-- is computed from those, which are smaller than the lines.
 with last_orders as (
     select
         customer_no,
@@ -21,45 +23,63 @@ items as (
     from {{ ref('int_customer_items') }}
 ),
 
+-- How long the consumables bought on each purchase day last (the longest-lasting SKU: cycle x quantity).
+day_cycles as (
+    select
+        customer_no,
+        order_date,
+        max(cycle_days * quantity) as cycle_days
+    from items
+    where cycle_days is not null
+    group by customer_no, order_date
+),
+
+line_spend as (
+    select
+        customer_no,
+        category,
+        subcategory,
+        price_line,
+        sum(line_amount) as spend
+    from items
+    group by customer_no, category, subcategory, price_line
+),
+
 last_day_cycles as (
     select
-        items.customer_no,
-        max(items.cycle_days * items.quantity) as last_purchase_cycle_days
-    from items
+        day_cycles.customer_no,
+        day_cycles.cycle_days as last_purchase_cycle_days
+    from day_cycles
     inner join last_orders
-        on items.customer_no = last_orders.customer_no and items.order_date = last_orders.last_order_date
-    where items.cycle_days is not null
-    group by items.customer_no
+        on day_cycles.customer_no = last_orders.customer_no and day_cycles.order_date = last_orders.last_order_date
 ),
 
 last_consumable_day as (
     select
         customer_no,
         max(order_date) as order_date
-    from items
-    where cycle_days is not null
+    from day_cycles
     group by customer_no
 ),
 
 replenishment as (
-    -- Last purchase of consumables + cycle x quantity (the longest-lasting SKU bought that day).
+    -- Last purchase of consumables + how long they last.
     select
-        items.customer_no,
-        min(last_consumable_day.order_date) + cast(max(items.cycle_days * items.quantity) as integer)
-            as replenishment_due_date
-    from items
+        day_cycles.customer_no,
+        day_cycles.order_date + cast(day_cycles.cycle_days as integer) as replenishment_due_date
+    from day_cycles
     inner join last_consumable_day
-        on items.customer_no = last_consumable_day.customer_no and items.order_date = last_consumable_day.order_date
-    where items.cycle_days is not null
-    group by items.customer_no
+        on
+            day_cycles.customer_no = last_consumable_day.customer_no
+            and day_cycles.order_date = last_consumable_day.order_date
 ),
 
 category_spend as (
     select
         customer_no,
         category,
-        row_number() over (partition by customer_no order by sum(line_amount) desc, category) as preference_rank
-    from items
+        row_number() over (partition by customer_no order by sum(spend) desc, category) as preference_rank
+    from line_spend
     where category is not null
     group by customer_no, category
 ),
@@ -68,8 +88,8 @@ subcategory_spend as (
     select
         customer_no,
         subcategory,
-        row_number() over (partition by customer_no order by sum(line_amount) desc, subcategory) as preference_rank
-    from items
+        row_number() over (partition by customer_no order by sum(spend) desc, subcategory) as preference_rank
+    from line_spend
     where subcategory is not null
     group by customer_no, subcategory
 ),
@@ -78,8 +98,8 @@ price_line_spend as (
     select
         customer_no,
         price_line,
-        row_number() over (partition by customer_no order by sum(line_amount) desc, price_line) as preference_rank
-    from items
+        row_number() over (partition by customer_no order by sum(spend) desc, price_line) as preference_rank
+    from line_spend
     where price_line is not null
     group by customer_no, price_line
 )

@@ -1,9 +1,10 @@
 -- One row per order that belongs to a customer, with the flags that decide whether it counts.
--- customer_no: the customer as an integer, for the feature models' joins inside this build.
+-- customer_no and order_no: the customer and the order as integers, for joins inside this build.
 select
     customers.customer_key,
     customers.customer_no,
     orders.order_id,
+    orders.order_no,
     orders.status,
     orders.channel,
     orders.is_gift,
