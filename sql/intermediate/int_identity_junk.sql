@@ -4,27 +4,12 @@ with edges as (
     select * from {{ ref('int_identity_edges') }}
 ),
 
--- Only records that carry two or more identifiers link anything.
-linking_records as (
-    select record_key
-    from edges
-    group by record_key
-    having count(*) > 1
-),
-
-linking_edges as (
-    select edges.*
-    from edges
-    inner join linking_records
-        on edges.record_key = linking_records.record_key
-),
-
 pairs as (
     select distinct
         a.node_id,
         b.node_id as other_node_id
-    from linking_edges as a
-    inner join linking_edges as b
+    from edges as a
+    inner join edges as b
         on a.record_key = b.record_key and a.node_id <> b.node_id
 ),
 
