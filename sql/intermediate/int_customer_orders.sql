@@ -1,7 +1,6 @@
 -- One row per order that belongs to a customer, with the flags that decide whether it counts.
 -- customer_no and order_no: the customer and the order as integers, for joins inside this build.
 select
-    customers.customer_key,
     customers.customer_no,
     orders.order_id,
     orders.order_no,

@@ -1,7 +1,7 @@
 -- Monthly first-order cohorts and the share of each cohort who bought again k months later.
 with orders as (
     select
-        customer_key,
+        customer_no,
         cast(date_trunc('month', order_date) as date) as order_month
     from {{ ref('int_customer_orders') }}
     where is_counted
@@ -9,10 +9,10 @@ with orders as (
 
 cohorts as (
     select
-        customer_key,
+        customer_no,
         min(order_month) as cohort_month
     from orders
-    group by customer_key
+    group by customer_no
 ),
 
 cohort_sizes as (
@@ -26,10 +26,10 @@ cohort_sizes as (
 activity as (
     select distinct
         cohorts.cohort_month,
-        orders.customer_key,
+        orders.customer_no,
         date_diff('month', cohorts.cohort_month, orders.order_month) as months_since_first
     from orders
-    inner join cohorts on orders.customer_key = cohorts.customer_key
+    inner join cohorts on orders.customer_no = cohorts.customer_no
 )
 
 select
