@@ -78,15 +78,20 @@ def stitch(con: duckdb.DuckDBPyConnection, variables: dict) -> str:
     del kept
 
     # record_no is dense within a kind (see landed_files_sql), so records index an array directly:
-    # kind after kind, each from its record_no.
+    # kind after kind, each from its record_no. In place where the arrays are GBs.
     kinds = len(RECORD_KINDS)
-    kind, record_no = record_key % kinds, record_key // kinds
+    kind = (record_key % kinds).astype(np.int8)
+    record_no = record_key
+    record_no //= kinds
     del record_key
     slots = np.zeros(kinds, dtype=np.int64)
-    np.maximum.at(slots, kind, record_no + 1)
+    np.maximum.at(slots, kind, record_no)
+    slots += 1
     base = np.concatenate([[0], np.cumsum(slots)[:-1]])
-    record_index = (base[kind] + record_no).astype(_index_dtype(int(slots.sum())))
-    del kind, record_no
+    record_no += base[kind]
+    del kind
+    record_index = record_no.astype(_index_dtype(int(slots.sum())))
+    del record_no
 
     # A record links each of its identifiers to its smallest one: the graph has a vertex per
     # identifier, not per record, and self-links add nothing.
