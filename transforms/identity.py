@@ -8,6 +8,8 @@ gives the same keys, and when two customers merge the older key survives.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import duckdb
 import numpy as np
 import pyarrow as pa
@@ -44,7 +46,8 @@ def _record_kind_sql(code_column: str) -> str:
 
 
 RECORD_LABELS_SQL = f"""
-select {_record_kind_sql("record_kind_code")} as record_kind, record_no, cast(component as bigint) as customer_no
+select {_record_kind_sql("record_kind_code")} as record_kind, cast(record_no as bigint) as record_no,
+    cast(component as bigint) as customer_no
 from identity_record_labels
 """
 
@@ -73,8 +76,9 @@ def stitch(con: duckdb.DuckDBPyConnection, variables: dict) -> str:
         f"select record_key % {kinds}, max(record_key // {kinds}) from int.int_identity_edges group by 1"
     ).fetchall():
         slots[kind] = largest + 1
-    base = np.concatenate([[0], np.cumsum(slots)[:-1]])
-    record_type = "integer" if _index_dtype(int(slots.sum())) is np.int32 else "bigint"
+    base = [0, *(int(n) for n in np.cumsum(slots)[:-1])]
+    record_index_dtype = _index_dtype(int(slots.sum()))
+    record_type = "integer" if record_index_dtype is np.int32 else "bigint"
     bases = " ".join(f"when {kind} then {int(offset)}" for kind, offset in enumerate(base))
     edges = con.sql(
         f"select cast(case edges.record_key % {kinds} {bases} end + edges.record_key // {kinds} "
@@ -109,17 +113,26 @@ def stitch(con: duckdb.DuckDBPyConnection, variables: dict) -> str:
     node_ids = np.flatnonzero(usable)
     _temp_table(con, "identity_labels", {"node_id": node_ids, "component": labels[node_ids]})
     del node_ids, usable
-    # Records whose identifiers are all junk have no root and belong to nobody.
-    records = np.flatnonzero(root < node_count)
-    record_kind = np.searchsorted(base, records, side="right") - 1
+    # Records whose identifiers are all junk have no root and belong to nobody. DuckDB splits the
+    # record index back into kind and number: in numpy those were 7 GB of arrays at 100M orders.
+    records = np.flatnonzero(root < node_count).astype(record_index_dtype)
+    components = labels[root[records]]
+    del root, labels
+
+    def by_kind(value: Callable[[int, int], int]) -> str:
+        # Latest kind first, so a kind without records (its first index equals the next's) is skipped.
+        whens = (
+            f"when record_index >= {first} then {value(kind, first)}"
+            for kind, first in reversed(list(enumerate(base)))
+        )
+        return f"case {' '.join(whens)} end"
+
     _temp_table(
         con,
         "identity_record_labels",
-        {
-            "record_kind_code": record_kind.astype(np.int8),
-            "record_no": records - base[record_kind],
-            "component": labels[root[records]],
-        },
+        {"record_index": records, "component": components},
+        select=f"{by_kind(lambda kind, first: kind)} as record_kind_code, "
+        f"record_index - {by_kind(lambda kind, first: first)} as record_no, component",
     )
     return KEYS_SQL
 
@@ -134,10 +147,12 @@ def record_labels(con: duckdb.DuckDBPyConnection, variables: dict) -> str:
     return RECORD_LABELS_SQL
 
 
-def _temp_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, np.ndarray]) -> None:
+def _temp_table(
+    con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, np.ndarray], select: str = "*"
+) -> None:
     """A temp table, not a registered Arrow view: DuckDB can spill it while it is joined."""
     con.register(f"{name}_arrow", pa.table({k: pa.array(v) for k, v in columns.items()}))
     try:
-        con.execute(f"create or replace temp table {name} as select * from {name}_arrow")
+        con.execute(f"create or replace temp table {name} as select {select} from {name}_arrow")
     finally:
         con.unregister(f"{name}_arrow")
