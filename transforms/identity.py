@@ -16,7 +16,7 @@ import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from transforms.build import RECORD_KINDS
+from transforms.build import RECORD_KINDS, sql_literal
 from transforms.warehouse import scalar
 
 KEYS_SQL = """
@@ -40,14 +40,8 @@ inner join representatives
 """
 
 
-def _record_kind_sql(code_column: str) -> str:
-    whens = " ".join(f"when {code} then '{kind}'" for code, kind in enumerate(RECORD_KINDS))
-    return f"case {code_column} {whens} end"
-
-
-RECORD_LABELS_SQL = f"""
-select {_record_kind_sql("record_kind_code")} as record_kind, cast(record_no as bigint) as record_no,
-    cast(component as bigint) as customer_no
+RECORD_LABELS_SQL = """
+select record_kind, cast(record_no as bigint) as record_no, cast(component as bigint) as customer_no
 from identity_record_labels
 """
 
@@ -119,7 +113,7 @@ def stitch(con: duckdb.DuckDBPyConnection, variables: dict) -> str:
     components = labels[root[records]]
     del root, labels
 
-    def by_kind(value: Callable[[int, int], int]) -> str:
+    def by_kind(value: Callable[[int, int], object]) -> str:
         # Latest kind first, so a kind without records (its first index equals the next's) is skipped.
         whens = (
             f"when record_index >= {first} then {value(kind, first)}"
@@ -131,7 +125,7 @@ def stitch(con: duckdb.DuckDBPyConnection, variables: dict) -> str:
         con,
         "identity_record_labels",
         {"record_index": records, "component": components},
-        select=f"{by_kind(lambda kind, first: kind)} as record_kind_code, "
+        select=f"{by_kind(lambda kind, first: sql_literal(RECORD_KINDS[kind]))} as record_kind, "
         f"record_index - {by_kind(lambda kind, first: first)} as record_no, component",
     )
     return KEYS_SQL
