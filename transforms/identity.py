@@ -17,12 +17,13 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from transforms.build import RECORD_KINDS, sql_literal
+from transforms.errors import SegflowError
 from transforms.warehouse import scalar
 
 KEYS_SQL = """
 with labelled as (
     select nodes.node_id, nodes.id_type, nodes.id_value, nodes.first_seen_at, labels.component
-    from int.int_identity_nodes as nodes
+    from {nodes} as nodes
     inner join identity_labels as labels on nodes.node_id = labels.node_id
 ),
 representatives as (
@@ -59,7 +60,9 @@ def stitch(con: duckdb.DuckDBPyConnection, variables: dict) -> str:
     Also leaves each record's component in the temp table identity_record_labels, which
     int_record_labels reads.
     """
-    node_count = scalar(con, "select count(*) from int.int_identity_nodes")
+    relations = variables["relations"]
+    nodes, edges, junk = (relations[f"int_identity_{part}"] for part in ("nodes", "edges", "junk"))
+    node_count = scalar(con, f"select count(*) from {nodes}")
     node_dtype = _index_dtype(node_count)
     # record_no is dense within a kind (see landed_files_sql), so records index an array directly:
     # kind after kind, each from its record_no. DuckDB computes the index and drops the junk links,
@@ -67,25 +70,25 @@ def stitch(con: duckdb.DuckDBPyConnection, variables: dict) -> str:
     kinds = len(RECORD_KINDS)
     slots = np.zeros(kinds, dtype=np.int64)
     for kind, largest in con.execute(
-        f"select record_key % {kinds}, max(record_key // {kinds}) from int.int_identity_edges group by 1"
+        f"select record_key % {kinds}, max(record_key // {kinds}) from {edges} group by 1"
     ).fetchall():
         slots[kind] = largest + 1
     base = [0, *(int(n) for n in np.cumsum(slots)[:-1])]
     record_index_dtype = _index_dtype(int(slots.sum()))
     record_type = "integer" if record_index_dtype is np.int32 else "bigint"
     bases = " ".join(f"when {kind} then {int(offset)}" for kind, offset in enumerate(base))
-    edges = con.sql(
+    links = con.sql(
         f"select cast(case edges.record_key % {kinds} {bases} end + edges.record_key // {kinds} "
         f"as {record_type}) as record_index, "
         f"cast(edges.node_id as {'integer' if node_dtype is np.int32 else 'bigint'}) as node_id "
-        "from int.int_identity_edges as edges "
-        "anti join int.int_identity_junk as junk on edges.node_id = junk.node_id"
+        f"from {edges} as edges "
+        f"anti join {junk} as junk on edges.node_id = junk.node_id"
     ).fetchnumpy()
-    record_index, node = edges["record_index"], edges["node_id"]
-    del edges
+    record_index, node = links["record_index"], links["node_id"]
+    del links
     usable = np.ones(node_count, dtype=bool)
-    junk = con.sql("select node_id from int.int_identity_junk").fetchnumpy()["node_id"]
-    usable[np.asarray(junk, dtype=np.int64)] = False
+    junk_nodes = con.sql(f"select node_id from {junk}").fetchnumpy()["node_id"]
+    usable[np.asarray(junk_nodes, dtype=np.int64)] = False
 
     # A record links each of its identifiers to its smallest one: the graph has a vertex per
     # identifier, not per record, and self-links add nothing.
@@ -128,7 +131,7 @@ def stitch(con: duckdb.DuckDBPyConnection, variables: dict) -> str:
         select=f"{by_kind(lambda kind, first: sql_literal(RECORD_KINDS[kind]))} as record_kind, "
         f"record_index - {by_kind(lambda kind, first: first)} as record_no, component",
     )
-    return KEYS_SQL
+    return KEYS_SQL.format(nodes=nodes)
 
 
 def record_labels(con: duckdb.DuckDBPyConnection, variables: dict) -> str:
@@ -137,7 +140,8 @@ def record_labels(con: duckdb.DuckDBPyConnection, variables: dict) -> str:
         con,
         "select count(*) from duckdb_tables() where temporary and table_name = 'identity_record_labels'",
     ):
-        stitch(con, variables)  # int_identity ran on another connection
+        # The stitch leaves the labels in its connection, from graph tables that live only there.
+        raise SegflowError("int_record_labels is built with int_identity: run the whole identity step")
     return RECORD_LABELS_SQL
 
 

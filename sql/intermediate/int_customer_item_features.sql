@@ -3,6 +3,8 @@
 -- replenishment due date), keyed by customer_no. See int_customer_order_features.
 -- The lines are read once into two summaries (per purchase day, per product line); every feature
 -- is computed from those, which are smaller than the lines.
+-- Temporary: only models of its own build step read it.
+{{ config(materialized='temporary') }}
 with last_orders as (
     select
         customer_no,

@@ -4,6 +4,8 @@
 -- Memory: every per-customer part that is joined back holds a hash table per customer, and at 100M
 -- orders three such joins at once did not spill (DuckDB "failed to pin block"). So the order-level
 -- features come from one chronological window and one aggregate, and only the habits are joined.
+-- Temporary: only models of its own build step read it.
+{{ config(materialized='temporary') }}
 with counted_orders as (
     select
         customer_no,

@@ -1,4 +1,6 @@
 -- One row per (record, identifier) as integers: the edges of the identity graph.
+-- Temporary: only models of its own build step read it.
+{{ config(materialized='temporary') }}
 select
     records.record_key,
     nodes.node_id

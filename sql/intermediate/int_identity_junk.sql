@@ -1,5 +1,7 @@
 -- One row per junk identifier: linked to more distinct other identifiers than a person has (a shop
 -- phone, "0000", a test email) or on the blocklist. Junk is not used to stitch people together.
+-- Temporary: only models of its own build step read it.
+{{ config(materialized='temporary') }}
 with edges as (
     select * from {{ ref('int_identity_edges') }}
 ),

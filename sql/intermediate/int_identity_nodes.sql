@@ -1,4 +1,6 @@
 -- One row per distinct identifier, numbered: node_id is the integer the identity graph is built on.
+-- Temporary: only models of its own build step read it.
+{{ config(materialized='temporary') }}
 select
     id_type,
     id_value,
