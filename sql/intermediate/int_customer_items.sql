@@ -17,7 +17,6 @@ with lines as (
     from {{ ref('int_customer_orders') }} as orders
     inner join {{ ref('stg_order_items') }} as items
         on orders.order_id = items.order_id
-    where orders.is_counted
 )
 
 select

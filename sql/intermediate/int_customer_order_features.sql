@@ -22,7 +22,6 @@ with counted_orders as (
         last_value(channel) over whole_history as last_order_channel,
         last_value(order_date) over whole_history as customer_last_order_date
     from {{ ref('int_customer_orders') }}
-    where is_counted
     window
         chronological as (partition by customer_no order by created_at, order_id),
         whole_history as (

@@ -1,21 +1,18 @@
--- One row per order that belongs to a customer, with the flags that decide whether it counts.
+-- One row per counted order (paid, not fully refunded) that belongs to a customer: every reader
+-- counts only these, so the other orders are not written again (13% of the rows at 10M orders).
 -- customer_no and order_no: the customer and the order as integers, for joins inside this build.
 select
     customers.customer_no,
     orders.order_id,
     orders.order_no,
-    orders.status,
     orders.channel,
     orders.is_gift,
-    orders.amount,
-    orders.refunded_amount,
     orders.net_amount,
-    orders.is_paid,
-    orders.is_counted,
     orders.created_at,
-    orders.order_date,
-    orders.order_hour,
-    orders.order_weekday
+    cast(orders.created_at at time zone {{ timezone }} as date) as order_date,
+    extract(hour from orders.created_at at time zone {{ timezone }}) as order_hour,
+    extract(isodow from orders.created_at at time zone {{ timezone }}) as order_weekday
 from {{ ref('stg_orders') }} as orders
 inner join {{ ref('int_record_customers') }} as customers
     on customers.record_kind = 'order' and orders.order_no = customers.record_no
+where orders.is_counted

@@ -4,7 +4,6 @@ with orders as (
         customer_no,
         cast(date_trunc('month', order_date) as date) as order_month
     from {{ ref('int_customer_orders') }}
-    where is_counted
 ),
 
 cohorts as (

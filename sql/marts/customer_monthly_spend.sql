@@ -7,7 +7,6 @@ with spend as (
         count(*) as orders,
         sum(net_amount) as spend
     from {{ ref('int_customer_orders') }}
-    where is_counted
     group by customer_no, cast(date_trunc('month', order_date) as date)
 )
 

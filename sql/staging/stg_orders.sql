@@ -125,10 +125,7 @@ select
     -- flags
     is_paid,
     is_paid and amount - refunded_amount > 0 as is_counted,
-    -- timestamps and business-day dates
+    -- timestamps (business-day dates are derived in int_customer_orders, for counted orders only)
     created_at,
-    paid_at,
-    cast(created_at at time zone {{ timezone }} as date) as order_date,
-    extract(hour from created_at at time zone {{ timezone }}) as order_hour,
-    extract(isodow from created_at at time zone {{ timezone }}) as order_weekday
+    paid_at
 from amounts
