@@ -96,6 +96,18 @@ def compute(con: duckdb.DuckDBPyConnection, identifiers: pd.DataFrame, as_of: da
     last_month = (as_of - timedelta(days=1)).year * 12 + (as_of - timedelta(days=1)).month
     months = last_month - (out["first_order_date"].dt.year * 12 + out["first_order_date"].dt.month) + 1
     out["avg_monthly_spend"] = out["total_spend"] / months
+    local_time = orders["created_at"].dt.tz_convert(tz)
+    orders["hour_band"] = pd.cut(
+        local_time.dt.hour,
+        bins=[0, 6, 12, 18, 24],
+        right=False,
+        labels=["night", "morning", "afternoon", "evening"],
+    ).astype(str)
+    orders["weekday"] = local_time.dt.dayofweek + 1  # ISO: Monday is 1
+    for column, target in (("hour_band", "preferred_hour_band"), ("weekday", "preferred_weekday")):
+        habit = orders.groupby(["customer_key", column]).size().rename("orders").reset_index()
+        habit = habit.sort_values(["customer_key", "orders", column], ascending=[True, False, True])
+        out[target] = habit.groupby("customer_key").head(1).set_index("customer_key")[column]
     gifts = orders.groupby("customer_key")["is_gift"].apply(lambda s: s.fillna(False).astype(bool).sum())
     out["gift_order_share"] = gifts / out["order_count"]
 

@@ -74,6 +74,9 @@ def test_alice_every_feature(built):
         "content_seconds": 180,
         "age": 36,
         "city": "上海",
+        # A1, A3, A7 in the morning, A2 and A5 in the evening, A4 at noon; A1, A2, A5 on Mondays.
+        "preferred_hour_band": "morning",
+        "preferred_weekday": 1,
     }
     assert {k: alice[k] for k in expected} == expected
     assert alice["avg_monthly_spend"] == pytest.approx(250.0)
@@ -153,3 +156,19 @@ def test_keys_are_stable_when_new_data_arrives_and_merges_are_recorded(built, tm
     assert published_rows(built, "select merged_key, surviving_key from identity_merges") == [
         (carol_key, alice_key)
     ]
+
+
+def test_habit_ties_go_to_the_earlier_band_label_and_weekday(built, tmp_path):
+    bob = features_of(built, "phone", "13900000002")
+    assert (bob["preferred_hour_band"], bob["preferred_weekday"]) == ("afternoon", 7)  # two Sundays at noon
+    # Dan orders once on a Tuesday morning and once on a Thursday evening: one order each way.
+    dan = tmp_path / "orders_dan.csv"
+    dan.write_text(
+        "order_id,created_at,status,amount,phone\n"
+        "D1,2026-02-03T10:00:00+08:00,paid,10,13900000009\n"
+        "D2,2026-02-05T20:00:00+08:00,paid,10,13900000009\n"
+    )
+    ingest(built, [dan], "orders")
+    build(built, AS_OF, run_checks=False)
+    dan_features = features_of(built, "phone", "13900000009")
+    assert (dan_features["preferred_hour_band"], dan_features["preferred_weekday"]) == ("evening", 2)

@@ -46,6 +46,8 @@ def test_features_match_pandas_reference(make_settings, tmp_path):
         "first_order_channel",
         "favorite_category",
         "favorite_price_line",
+        "preferred_hour_band",
+        "preferred_weekday",
     ]
     for column in exact:
         left = merged[f"{column}_sql"].astype(object).where(merged[f"{column}_sql"].notna(), None)
