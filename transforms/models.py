@@ -109,9 +109,11 @@ class Project:
             undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
         )
         # Where a model lives depends on its config(), so every config is read before any ref().
+        templates: dict[str, jinja2.Template] = {}
         for model in self.models.values():
             if model.python is None and model.template is not None:
-                model.config = self._read_config(env, model)
+                templates[model.name] = _compile(env, model)
+                model.config = self._read_config(templates[model.name])
         for model in self.models.values():
             if model.python is not None or model.template is None:
                 # Python models and SQL generated from the business YAML declare their inputs.
@@ -138,13 +140,15 @@ class Project:
                 _config.update(kwargs)
                 return ""
 
-            template = env.from_string(model.template or "")
             context = {**self.variables, "ref": ref, "source": source, "var": var, "config": set_config}
-            model.sql = template.render(**context).strip().rstrip(";")
+            try:
+                model.sql = templates[model.name].render(**context).strip().rstrip(";")
+            except jinja2.TemplateError as exc:
+                raise SegflowError(f"{model.path or model.name}: {exc}") from exc
             model.deps = deps
             model.config = config
 
-    def _read_config(self, env: jinja2.Environment, model: Model) -> dict[str, Any]:
+    def _read_config(self, template: jinja2.Template) -> dict[str, Any]:
         config: dict[str, Any] = {}
 
         def set_config(**kwargs) -> str:
@@ -159,7 +163,7 @@ class Project:
             "config": set_config,
         }
         try:
-            env.from_string(model.template or "").render(**context)
+            template.render(**context)
         except jinja2.TemplateError:
             pass  # the full render below reports template errors with the model's name
         return config
@@ -185,6 +189,13 @@ class Project:
             if on_model:
                 on_model(run)
         return runs
+
+
+def _compile(env: jinja2.Environment, model: Model) -> jinja2.Template:
+    try:
+        return env.from_string(model.template or "")
+    except jinja2.TemplateSyntaxError as exc:
+        raise SegflowError(f"{model.path or model.name} line {exc.lineno}: {exc.message}") from exc
 
 
 def _origin(model: Model) -> str:
