@@ -48,3 +48,14 @@ def test_models_transpile(project, dialect):
             model.sql, read="duckdb", write=dialect, unsupported_level=ErrorLevel.RAISE
         )
         assert statement.strip(), model.name
+
+
+def test_temporary_models_are_read_only_within_their_build_step(project):
+    # A temp table lives in the connection of the step that builds it; each step has its own.
+    from transforms.build import step_of
+
+    temporary = {name for name, model in project.models.items() if model.materialized == "temporary"}
+    assert "int_identity_edges" in temporary
+    for model in project.models.values():
+        for dep in model.deps & temporary:
+            assert step_of(project.models[dep]) == step_of(model), f"{model.name} reads {dep}"
