@@ -1,5 +1,6 @@
 """Every model stays in the portable SQL subset: it transpiles to PostgreSQL and Spark with sqlglot
-and uses none of the DuckDB-only constructs that sqlglot would pass through unchanged."""
+and uses none of the DuckDB-only constructs that sqlglot would pass through unchanged. And every
+model reads only relations its build step can see (temp tables live in one step's connection)."""
 
 from __future__ import annotations
 
