@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
@@ -18,6 +19,7 @@ from pathlib import Path
 import duckdb
 import jinja2
 import pandas as pd
+import pyarrow as pa
 
 from transforms import PROJECT_ROOT
 from transforms.errors import SegflowError
@@ -280,14 +282,50 @@ def _run_check(con: duckdb.DuckDBPyConnection, check: Check, variables: dict) ->
         observed = f"{round(float(value), 9):g}" if value is not None else "null"
         return _outcome(check, _counts(result)[0] == 0, observed), result
     column = check.column
-    where = f"where {column} is not null" if check.type != "not_null" else ""
-    reader = con.sql(f"select {column} from {check.table} {where}").to_arrow_reader(BATCH_ROWS)
-    batch_results = [
-        _validate(record_batch.to_pandas(), check, column) for record_batch in reader if record_batch.num_rows
-    ]
+    if check.type == "not_null":
+        # Only whether each value is there matters, so GE gets that (1 or null) under the column's
+        # name instead of the value: GE hashes every batch it is given, 1 s per 1M order ids.
+        query = f"select case when {column} is not null then 1 end as {column} from {check.table}"
+    else:
+        query = f"select {column} from {check.table} where {column} is not null"
+    reader = con.sql(query).to_arrow_reader(BATCH_ROWS)
+    batch_results = [_validate(_frame(batch), check, column) for batch in _batches(reader, BATCH_ROWS)]
     result = _summed_result(check, column, batch_results)
     unexpected, checked = result.result["unexpected_count"], result.result["element_count"]
     return _outcome(check, unexpected == 0, f"{unexpected} of {checked} rows unexpected"), result
+
+
+def _batches(reader: pa.RecordBatchReader, rows: int) -> Iterator[pa.Table]:
+    """The reader's record batches gathered into tables of about `rows` rows. DuckDB hands out
+    its row groups (122,880 rows), and GE's fixed cost per batch (it hashes each frame twice) made
+    a not_null check over 16.7M order ids take 21 s in 136 batches."""
+    gathered: list[pa.RecordBatch] = []
+    gathered_rows = 0
+    for batch in reader:
+        if batch.num_rows:
+            gathered.append(batch)
+            gathered_rows += batch.num_rows
+        if gathered_rows >= rows:
+            yield pa.Table.from_batches(gathered)
+            gathered, gathered_rows = [], 0
+    if gathered:
+        yield pa.Table.from_batches(gathered)
+
+
+def _frame(table: pa.Table) -> pd.DataFrame:
+    """A batch for GE's pandas engine without Python objects per value: decimals become floats and
+    strings stay in Arrow. GE compares object columns one value at a time: the amounts of 1M
+    orders took 9.6 s as decimals and 0.4 s as floats; the checks at 1M, 25.4 s and 7.1 s."""
+    columns = [
+        column.cast(pa.float64()) if pa.types.is_decimal(column.type) else column for column in table.columns
+    ]
+    return pa.Table.from_arrays(columns, names=table.schema.names).to_pandas(types_mapper=_arrow_strings)
+
+
+def _arrow_strings(arrow_type: pa.DataType) -> pd.StringDtype | None:
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return pd.StringDtype("pyarrow")
+    return None
 
 
 def _outcome(check: Check, success: bool, observed: str) -> dict:
