@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tests.conftest import published_rows, work_rows
+from transforms import warehouse as warehouse_module
 from transforms.build import build
 from transforms.errors import SegflowError
 from transforms.generate import generate
@@ -87,6 +88,47 @@ def test_killed_build_leaves_readers_intact_and_the_retry_is_exact(warehouse_at_
     build(clean, D1)
     build(clean, D2)
     assert digests(warehouse_at_d1) == digests(clean)
+
+
+def test_publish_adds_new_history_rows_and_equals_the_work_file(warehouse_at_d1, monkeypatch):
+    """Publish starts from a copy of the published file and adds the history rows written since:
+    a publish killed before its swap hands its rows to the next one, and the published tables end
+    up equal to the work file's."""
+    d3, d4 = date(2026, 6, 16), date(2026, 6, 18)
+    build(warehouse_at_d1, D2)
+    killed = cli(warehouse_at_d1, "build", "--as-of", d3.isoformat(), failpoint="publish:before_swap")
+    assert killed.returncode == 137, killed.stderr
+    history_dates = "select distinct as_of_date from customer_features_history order by 1"
+    assert published_rows(warehouse_at_d1, history_dates) == [(D1,), (D2,)]
+    added_rows_only = {}
+    add_new_keys = warehouse_module._publish_new_keys
+    monkeypatch.setattr(
+        warehouse_module,
+        "_publish_new_keys",
+        lambda con, table: added_rows_only.setdefault(table, add_new_keys(con, table)),
+    )
+    build(warehouse_at_d1, d4)
+    assert published_rows(warehouse_at_d1, history_dates) == [(D1,), (D2,), (d3,), (d4,)]
+    assert added_rows_only["customer_features_history"] is True
+    assert added_rows_only["customer_tags_history"] is True
+    assert "customer_features" not in added_rows_only  # not a history table: rewritten whole
+    assert work_rows(warehouse_at_d1, "select count(*) from meta.unpublished_keys") == [(0,)]
+    with Warehouse(warehouse_at_d1).work() as con:
+        con.execute(f"attach '{Warehouse(warehouse_at_d1).published_path}' as published (read_only)")
+        tables = [
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.tables where table_catalog = 'published' order by 1"
+            ).fetchall()
+        ]
+        assert "customer_tags_history" in tables
+        for table in tables:
+            differing = con.execute(
+                f"select (select count(*) from (select * from pub.{table} except all "
+                f"select * from published.main.{table})), (select count(*) from (select * from "
+                f"published.main.{table} except all select * from pub.{table}))"
+            ).fetchone()
+            assert differing == (0, 0), table
 
 
 def test_sigkill_at_a_random_moment_then_retry(warehouse_at_d1):

@@ -24,7 +24,7 @@ import jinja2
 
 from transforms import PROJECT_ROOT
 from transforms.errors import SegflowError
-from transforms.warehouse import scalar
+from transforms.warehouse import UNPUBLISHED_KEYS_DDL, scalar
 
 SQL_DIR = PROJECT_ROOT / "sql"
 LAYER_SCHEMA = {"staging": "stg", "intermediate": "int", "marts": "pub"}
@@ -275,6 +275,11 @@ def _merge_incremental(con: duckdb.DuckDBPyConnection, model: Model, variables: 
     for name, sql_type, *_ in con.execute("describe incremental_batch").fetchall():
         if name not in existing:
             con.execute(f'alter table {model.relation} add column "{name}" {sql_type}')
+    written = f"select distinct cast({key} as varchar) from incremental_batch"
+    if key == "as_of_date" and "as_of_date" in variables:
+        written += f" union select cast({variables['as_of_date']} as varchar)"
+    if model.schema == "pub":
+        con.execute(UNPUBLISHED_KEYS_DDL)
     con.execute("begin transaction")
     try:
         con.execute(
@@ -283,6 +288,11 @@ def _merge_incremental(con: duckdb.DuckDBPyConnection, model: Model, variables: 
         if key == "as_of_date" and "as_of_date" in variables:
             con.execute(f"delete from {model.relation} where as_of_date = {variables['as_of_date']}")
         con.execute(f"insert into {model.relation} by name select * from incremental_batch")
+        if model.schema == "pub":  # publish copies these keys' rows into the next published file
+            con.execute(
+                f"insert into meta.unpublished_keys select '{model.relation}', '{key}', "
+                f"key_value from ({written}) as keys(key_value)"
+            )
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

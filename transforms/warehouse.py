@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,9 @@ from transforms.failpoints import failpoint
 from transforms.settings import Settings
 
 SCHEMAS = ("raw", "stg", "int", "pub", "meta")
+# The keys (e.g. as-of dates) of history tables written since the last publish: publish copies
+# only those rows into the new file. Filled by incremental models; emptied after each swap.
+UNPUBLISHED_KEYS_DDL = "create table if not exists meta.unpublished_keys (table_name varchar, key_column varchar, key_value varchar)"
 LOCK_WAIT_SECONDS = float(os.environ.get("SEGFLOW_LOCK_WAIT_SECONDS", "600"))
 
 
@@ -89,47 +93,68 @@ class Warehouse:
         work file's `pub` schema is published. Commands that change only their own tables (ingest,
         pack exports, reminders) name them: every other table is carried over from the file readers
         see now, so a build that failed its checks is never published by a later command.
+
+        The new file starts as a byte copy of the published one, so carried tables cost nothing, and
+        a history table gets only the rows of the keys written since the last publish
+        (UNPUBLISHED_KEYS_DDL): rewriting every table made publish grow with each as-of date kept.
+        The other tables are rewritten whole, and so is a history table whose columns or row count
+        would differ from the work file's.
         """
         work_tables = [
             row[0]
             for row in con.execute(
                 "select table_name from information_schema.tables "
-                "where table_schema = 'pub' and table_type = 'BASE TABLE' order by table_name"
+                "where table_catalog = current_database() and table_schema = 'pub' "
+                "and table_type = 'BASE TABLE' order by table_name"
             ).fetchall()
         ]
+        if tables is not None and not self.published_path.exists():
+            tables = work_tables  # nothing published yet: publish what there is
+        fresh = work_tables if tables is None else [t for t in tables if t in work_tables]
         staging_path = self.published_path.with_name(
             f".{self.published_path.stem}.publish-{os.getpid()}.duckdb"
         )
         staging_path.unlink(missing_ok=True)
-        carried: list[str] = []
-        if tables is not None and self.published_path.exists():
-            con.execute(f"attach '{self.published_path}' as published (read_only)")
-            carried = [
-                row[0]
-                for row in con.execute(
-                    "select table_name from information_schema.tables where table_catalog = 'published' "
-                    "and table_type = 'BASE TABLE'"
-                ).fetchall()
-                if row[0] not in tables
-            ]
-        elif tables is not None:
-            tables = work_tables  # nothing published yet: publish what there is
-        fresh = work_tables if tables is None else [t for t in tables if t in work_tables]
+        staging_path.with_name(staging_path.name + ".wal").unlink(missing_ok=True)  # left by a crash
+        if self.published_path.exists():
+            shutil.copyfile(self.published_path, staging_path)
+        con.execute(UNPUBLISHED_KEYS_DDL)
         con.execute(f"attach '{staging_path}' as publishing")
         try:
-            for table in fresh:
+            published_before = {
+                row[0]
+                for row in con.execute(
+                    "select table_name from information_schema.tables where table_catalog = 'publishing' "
+                    "and table_type = 'BASE TABLE'"
+                ).fetchall()
+            }
+            appendable = [t for t in fresh if t in published_before and _has_new_keys_only(con, t)]
+            rewritten = [t for t in fresh if t not in appendable]
+            stale = sorted(published_before - set(work_tables)) if tables is None else []
+            # Dropped and checkpointed first, so the new tables reuse their blocks and the file
+            # stays the size of what it holds.
+            for table in rewritten + stale:
+                con.execute(f"drop table if exists publishing.main.{table}")
+            con.execute("checkpoint publishing")
+            for table in appendable:
+                if not _publish_new_keys(con, table):
+                    con.execute(f"drop table publishing.main.{table}")
+                    rewritten.append(table)
+            for table in rewritten:
                 con.execute(f"create table publishing.main.{table} as select * from pub.{table}")
-            for table in carried:
-                con.execute(f"create table publishing.main.{table} as select * from published.main.{table}")
+            carried = sorted(published_before - set(fresh)) if tables is not None else []
             con.execute("checkpoint publishing")
         finally:
-            con.execute("detach publishing")
-            if carried or (tables is not None and self.published_path.exists()):
-                con.execute("detach database if exists published")
+            con.execute("detach database if exists publishing")
         with open(staging_path, "rb") as handle:
             os.fsync(handle.fileno())
         failpoint("publish:before_swap")
         os.replace(staging_path, self.published_path)
+        # After the swap: a crash before this line publishes the same keys again next time.
+        con.execute(
+            "delete from meta.unpublished_keys where table_name in (select unnest(?))",
+            [[f"pub.{table}" for table in fresh]],
+        )
         return sorted(fresh + carried)
 
     # -- readers -------------------------------------------------------------------------------
@@ -146,6 +171,46 @@ class Warehouse:
             yield con
         finally:
             con.close()
+
+
+def _has_new_keys_only(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether a table of the new published file can be brought up to date by the keys written
+    since the last publish: it has such keys (it is a history table) and the same columns."""
+    keys = con.execute(
+        "select count(distinct key_column) from meta.unpublished_keys where table_name = ?", [f"pub.{table}"]
+    ).fetchone()[0]
+    return keys == 1 and (
+        con.execute(f"describe pub.{table}").fetchall()
+        == con.execute(f"describe publishing.main.{table}").fetchall()
+    )
+
+
+def _publish_new_keys(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Replace the rows of the keys written since the last publish. False, with nothing changed,
+    when the row count then differs from the work file's (the files went apart)."""
+    relation = f"pub.{table}"
+    key = con.execute(
+        "select distinct key_column from meta.unpublished_keys where table_name = ?", [relation]
+    ).fetchone()[0]
+    written = (
+        f"cast({key} as varchar) in (select key_value from meta.unpublished_keys where table_name = "
+        f"'{relation}')"
+    )
+    con.execute("begin transaction")
+    try:
+        con.execute(f"delete from publishing.main.{table} where {written}")
+        con.execute(f"insert into publishing.main.{table} by name select * from pub.{table} where {written}")
+        counts = con.execute(
+            f"select (select count(*) from publishing.main.{table}), (select count(*) from pub.{table})"
+        ).fetchone()
+        if counts[0] != counts[1]:
+            con.execute("rollback")
+            return False
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return True
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
