@@ -1,8 +1,8 @@
 """The warehouse: a DuckDB work file that only segflow writes, and a published file that readers open.
 
 A DuckDB file takes one writer or many readers, never both. So every write (ingest, build, pack
-export) happens in `<name>.work.duckdb`; publishing copies the published tables into a new file and
-renames it over `<name>.duckdb` in one atomic step. Readers holding the old file keep reading it;
+export) happens in `<name>.work.duckdb`; publishing brings a copy of the published file up to date
+with the work file's `pub` tables and renames it over `<name>.duckdb` in one atomic step. Readers holding the old file keep reading it;
 the next connection sees the new one. Nobody ever waits on a lock to read.
 """
 
