@@ -105,7 +105,7 @@ def test_publish_adds_new_history_rows_and_equals_the_work_file(warehouse_at_d1,
     monkeypatch.setattr(
         warehouse_module,
         "_publish_new_keys",
-        lambda con, table: added_rows_only.setdefault(table, add_new_keys(con, table)),
+        lambda con, table, key: added_rows_only.setdefault(table, add_new_keys(con, table, key)),
     )
     build(warehouse_at_d1, d4)
     assert published_rows(warehouse_at_d1, history_dates) == [(D1,), (D2,), (d3,), (d4,)]

@@ -120,7 +120,6 @@ class Project:
                 model.deps = set(model.declared_deps)
                 continue
             deps: set[str] = set()
-            config: dict[str, Any] = {}
 
             def ref(name: str, _deps=deps, _model=model) -> str:
                 if name not in self.models:
@@ -136,17 +135,13 @@ class Project:
                     raise SegflowError(f"{_model.path or _model.name}: var('{name}') is not set")
                 return self.variables[name]
 
-            def set_config(_config=config, **kwargs) -> str:
-                _config.update(kwargs)
-                return ""
-
-            context = {**self.variables, "ref": ref, "source": source, "var": var, "config": set_config}
+            # config() was read in the first pass; here it only has to render to nothing.
+            context = {**self.variables, "ref": ref, "source": source, "var": var, "config": _no_output}
             try:
                 model.sql = templates[model.name].render(**context).strip().rstrip(";")
             except jinja2.TemplateError as exc:
                 raise SegflowError(f"{model.path or model.name}: {exc}") from exc
             model.deps = deps
-            model.config = config
 
     def _read_config(self, template: jinja2.Template) -> dict[str, Any]:
         config: dict[str, Any] = {}
@@ -189,6 +184,10 @@ class Project:
             if on_model:
                 on_model(run)
         return runs
+
+
+def _no_output(**_: Any) -> str:
+    return ""
 
 
 def _compile(env: jinja2.Environment, model: Model) -> jinja2.Template:

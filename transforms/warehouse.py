@@ -2,8 +2,9 @@
 
 A DuckDB file takes one writer or many readers, never both. So every write (ingest, build, pack
 export) happens in `<name>.work.duckdb`; publishing brings a copy of the published file up to date
-with the work file's `pub` tables and renames it over `<name>.duckdb` in one atomic step. Readers holding the old file keep reading it;
-the next connection sees the new one. Nobody ever waits on a lock to read.
+with the work file's `pub` tables and renames it over `<name>.duckdb` in one atomic step. Readers
+holding the old file keep reading it; the next connection sees the new one. Nobody ever waits on a
+lock to read.
 """
 
 from __future__ import annotations
@@ -128,7 +129,11 @@ class Warehouse:
                     "and table_type = 'BASE TABLE'"
                 ).fetchall()
             }
-            appendable = [t for t in fresh if t in published_before and _has_new_keys_only(con, t)]
+            appendable = {
+                table: key
+                for table in fresh
+                if table in published_before and (key := _unpublished_key(con, table))
+            }
             rewritten = [t for t in fresh if t not in appendable]
             stale = sorted(published_before - set(work_tables)) if tables is None else []
             # Dropped and checkpointed first, so the new tables reuse their blocks and the file
@@ -136,8 +141,8 @@ class Warehouse:
             for table in rewritten + stale:
                 con.execute(f"drop table if exists publishing.main.{table}")
             con.execute("checkpoint publishing")
-            for table in appendable:
-                if not _publish_new_keys(con, table):
+            for table, key in appendable.items():
+                if not _publish_new_keys(con, table, key):
                     con.execute(f"drop table publishing.main.{table}")
                     rewritten.append(table)
             for table in rewritten:
@@ -173,25 +178,23 @@ class Warehouse:
             con.close()
 
 
-def _has_new_keys_only(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    """Whether a table of the new published file can be brought up to date by the keys written
-    since the last publish: it has such keys (it is a history table) and the same columns."""
+def _unpublished_key(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
+    """The key column of the rows written to a history table since the last publish, when the new
+    published file's copy of it can take just those rows (same columns); else None."""
     keys = con.execute(
-        "select count(distinct key_column) from meta.unpublished_keys where table_name = ?", [f"pub.{table}"]
-    ).fetchone()[0]
-    return keys == 1 and (
+        "select distinct key_column from meta.unpublished_keys where table_name = ?", [f"pub.{table}"]
+    ).fetchall()
+    same_columns = (
         con.execute(f"describe pub.{table}").fetchall()
         == con.execute(f"describe publishing.main.{table}").fetchall()
     )
+    return keys[0][0] if len(keys) == 1 and same_columns else None
 
 
-def _publish_new_keys(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+def _publish_new_keys(con: duckdb.DuckDBPyConnection, table: str, key: str) -> bool:
     """Replace the rows of the keys written since the last publish. False, with nothing changed,
     when the row count then differs from the work file's (the files went apart)."""
     relation = f"pub.{table}"
-    key = con.execute(
-        "select distinct key_column from meta.unpublished_keys where table_name = ?", [relation]
-    ).fetchone()[0]
     written = (
         f"cast({key} as varchar) in (select key_value from meta.unpublished_keys where table_name = "
         f"'{relation}')"
