@@ -22,7 +22,7 @@ def current_orders(raw: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
     orders["known"] = orders["version_at"] < cutoff
     known = orders[orders["known"]].sort_values(["order_id", "version_at", "_loaded_at", "_line"])
     latest_known = known.groupby("order_id").tail(1)
-    unknown = orders[~orders["order_id"].isin(latest_known["order_id"])]
+    unknown = orders[~orders.groupby("order_id")["known"].transform("any")]
     earliest = unknown.sort_values(
         ["order_id", "version_at", "_loaded_at", "_line"], ascending=[True, True, False, False]
     )
@@ -108,7 +108,7 @@ def compute(con: duckdb.DuckDBPyConnection, identifiers: pd.DataFrame, as_of: da
         habit = orders.groupby(["customer_key", column]).size().rename("orders").reset_index()
         habit = habit.sort_values(["customer_key", "orders", column], ascending=[True, False, True])
         out[target] = habit.groupby("customer_key").head(1).set_index("customer_key")[column]
-    gifts = orders.groupby("customer_key")["is_gift"].apply(lambda s: s.fillna(False).astype(bool).sum())
+    gifts = orders["is_gift"].fillna(False).astype(bool).groupby(orders["customer_key"]).sum()
     out["gift_order_share"] = gifts / out["order_count"]
 
     items = con.sql(
