@@ -1,5 +1,6 @@
 -- One row per customer: every stitched person, with what their contact records say about them.
 -- customer_no: the customer as an integer, for the feature models' joins inside this build.
+-- Contacts find their customer in int_record_labels: customer_key is added once per customer below.
 with identity_customers as (
     select distinct
         customer_no,
@@ -12,7 +13,7 @@ contacts as (
         record_customers.customer_no,
         contacts.*
     from {{ ref('stg_contacts') }} as contacts
-    inner join {{ ref('int_record_customers') }} as record_customers
+    inner join {{ ref('int_record_labels') }} as record_customers
         on record_customers.record_kind = 'contact' and contacts.record_no = record_customers.record_no
 ),
 
