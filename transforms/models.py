@@ -274,9 +274,7 @@ def _merge_incremental(con: duckdb.DuckDBPyConnection, model: Model, variables: 
     for name, sql_type, *_ in con.execute("describe incremental_batch").fetchall():
         if name not in existing:
             con.execute(f'alter table {model.relation} add column "{name}" {sql_type}')
-    written = f"select distinct cast({key} as varchar) from incremental_batch"
-    if key == "as_of_date" and "as_of_date" in variables:
-        written += f" union select cast({variables['as_of_date']} as varchar)"
+    run_key = variables["as_of_date"] if key == "as_of_date" and "as_of_date" in variables else None
     if model.schema == "pub":
         con.execute(UNPUBLISHED_KEYS_DDL)
     con.execute("begin transaction")
@@ -284,10 +282,13 @@ def _merge_incremental(con: duckdb.DuckDBPyConnection, model: Model, variables: 
         con.execute(
             f"delete from {model.relation} where {key} in (select distinct {key} from incremental_batch)"
         )
-        if key == "as_of_date" and "as_of_date" in variables:
-            con.execute(f"delete from {model.relation} where as_of_date = {variables['as_of_date']}")
+        if run_key:
+            con.execute(f"delete from {model.relation} where {key} = {run_key}")
         con.execute(f"insert into {model.relation} by name select * from incremental_batch")
         if model.schema == "pub":  # publish copies these keys' rows into the next published file
+            written = f"select distinct cast({key} as varchar) from incremental_batch"
+            if run_key:
+                written += f" union select cast({run_key} as varchar)"
             con.execute(
                 f"insert into meta.unpublished_keys select '{model.relation}', '{key}', "
                 f"key_value from ({written}) as keys(key_value)"
