@@ -112,9 +112,14 @@ def test_publish_adds_new_history_rows_and_equals_the_work_file(warehouse_at_d1,
     assert added_rows_only["customer_features_history"] is True
     assert added_rows_only["customer_tags_history"] is True
     assert "customer_features" not in added_rows_only  # not a history table: rewritten whole
-    assert work_rows(warehouse_at_d1, "select count(*) from meta.unpublished_keys") == [(0,)]
-    with Warehouse(warehouse_at_d1).work() as con:
-        con.execute(f"attach '{Warehouse(warehouse_at_d1).published_path}' as published (read_only)")
+    assert_published_equals_work(warehouse_at_d1)
+
+
+def assert_published_equals_work(settings) -> None:
+    """Every published table holds the work file's rows, and no key waits to be published."""
+    assert work_rows(settings, "select count(*) from meta.unpublished_keys") == [(0,)]
+    with Warehouse(settings).work() as con:
+        con.execute(f"attach '{Warehouse(settings).published_path}' as published (read_only)")
         tables = [
             row[0]
             for row in con.execute(
@@ -129,6 +134,64 @@ def test_publish_adds_new_history_rows_and_equals_the_work_file(warehouse_at_d1,
                 f"published.main.{table} except all select * from pub.{table}))"
             ).fetchone()
             assert differing == (0, 0), table
+
+
+def test_snapshot_histories_keep_recent_dates_and_month_starts(make_settings, landing):
+    """history.keep_daily_days: per-customer snapshots older than that before the newest date go,
+    except the first of each month and the date being built; change logs keep every date."""
+    settings = make_settings({"history": {"keep_daily_days": 3}})
+    ingest_landing(settings, landing)
+    built = [date(2026, 6, d) for d in (1, 2, 10, 12, 14)]
+    for day in built:
+        build(settings, day, run_checks=False)
+
+    def dates(table: str) -> list[date]:
+        return [
+            row[0] for row in published_rows(settings, f"select distinct as_of_date from {table} order by 1")
+        ]
+
+    # Newest 14 June: 11-14 June kept, 1 June as a month start; 2 June went when 10 June was built.
+    kept = [date(2026, 6, 1), date(2026, 6, 12), date(2026, 6, 14)]
+    for table in (
+        "customer_features_history",
+        "customer_identifiers_history",
+        "customer_monthly_spend_history",
+        "customer_segments_history",
+        "customer_tags_history",
+    ):
+        assert dates(table) == kept, table
+    assert dates("segment_summary_history") == built
+    assert dates("customer_tag_history") == built
+    assert_published_equals_work(settings)
+
+    # A backfill of an old date is kept until the next build, and its change log compares with the
+    # newest date kept before it (1 June).
+    build(settings, date(2026, 6, 5), run_checks=False)
+    assert dates("customer_features_history") == sorted([*kept, date(2026, 6, 5)])
+    first_run_gained = published_rows(
+        settings,
+        "select count(*) from customer_tag_history where as_of_date = date '2026-06-05' and change = 'gained'",
+    )
+    assert first_run_gained == published_rows(
+        settings,
+        "select count(*) from (select customer_key, tag_group, tag from customer_tags_history "
+        "where as_of_date = date '2026-06-05' except select customer_key, tag_group, tag "
+        "from customer_tags_history where as_of_date = date '2026-06-01')",
+    )
+    build(settings, date(2026, 6, 15), run_checks=False)
+    assert dates("customer_features_history") == [
+        date(2026, 6, 1),
+        date(2026, 6, 12),
+        date(2026, 6, 14),
+        date(2026, 6, 15),
+    ]
+    assert_published_equals_work(settings)
+
+
+def test_history_keep_daily_days_must_be_a_number_of_days(make_settings):
+    settings = make_settings({"history": {"keep_daily_days": "a month"}})
+    with pytest.raises(SegflowError, match=r"settings.yml: history.keep_daily_days must be a whole number"):
+        build(settings, D1, run_checks=False)
 
 
 def test_sigkill_at_a_random_moment_then_retry(warehouse_at_d1):

@@ -71,7 +71,20 @@ def render_variables(settings: Settings, as_of: date) -> dict:
         ],
         "replenishment_within_days": int(settings.get("actions.replenishment_within_days")),
         "funnel_stages": _funnel_stages(settings),
+        "history_keep_daily_days": _history_keep_daily_days(settings),
     }
+
+
+def _history_keep_daily_days(settings: Settings) -> int | None:
+    days = settings.get("history.keep_daily_days")
+    if days is None:
+        return None
+    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+        raise SegflowError(
+            f"{settings.config_dir / 'settings.yml'}: history.keep_daily_days must be a whole number "
+            f"of days (0 or more) or null to keep every date, not {days!r}"
+        )
+    return days
 
 
 def _one_year_before(day: date) -> date:

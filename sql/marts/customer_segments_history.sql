@@ -1,3 +1,3 @@
 -- customer_segments per run date, written after the checks pass.
-{{ config(materialized='incremental', unique_key='as_of_date', stage='publish') }}
+{{ config(materialized='incremental', unique_key='as_of_date', stage='publish', snapshot=true) }}
 select * from {{ ref('customer_segments') }}
