@@ -138,7 +138,8 @@ def assert_published_equals_work(settings) -> None:
 
 def test_snapshot_histories_keep_recent_dates_and_month_starts(make_settings, landing):
     """history.keep_daily_days: per-customer snapshots older than that before the newest date go,
-    except the first of each month and the date being built; change logs keep every date."""
+    except the first of each month, the date being built and the one before it; change logs keep
+    every date."""
     settings = make_settings({"history": {"keep_daily_days": 3}})
     ingest_landing(settings, landing)
     built = [date(2026, 6, d) for d in (1, 2, 10, 12, 14)]
@@ -185,6 +186,19 @@ def test_snapshot_histories_keep_recent_dates_and_month_starts(make_settings, la
         date(2026, 6, 14),
         date(2026, 6, 15),
     ]
+
+    # After a gap longer than the window, the previous run date stays for the change logs to compare with.
+    build(settings, date(2026, 6, 30), run_checks=False)
+    assert dates("customer_features_history") == [date(2026, 6, 1), date(2026, 6, 15), date(2026, 6, 30)]
+    assert published_rows(
+        settings,
+        "select count(*) from customer_tag_history where as_of_date = date '2026-06-30' and change = 'lost'",
+    ) == published_rows(
+        settings,
+        "select count(*) from (select customer_key, tag_group, tag from customer_tags_history "
+        "where as_of_date = date '2026-06-15' except select customer_key, tag_group, tag "
+        "from customer_tags_history where as_of_date = date '2026-06-30')",
+    )
     assert_published_equals_work(settings)
 
 

@@ -259,17 +259,21 @@ def _expired_snapshots(model: Model, variables: dict) -> str | None:
 
     A snapshot history (`config(snapshot=true)`) holds a row per customer for every as-of date: at
     10M orders, about 0.4 GB per date across the five of them. It keeps the dates within
-    `history.keep_daily_days` of its newest one and the first day of every month; the date being
-    built is never removed, so a backfill of an old date stays until the next build.
+    `history.keep_daily_days` of its newest one and the first day of every month. The date being
+    built and the one before it are never removed: the change logs (customer_tag_history,
+    segment_migration) compare the two after this merge, and a backfill of an old date stays until
+    the next build.
     """
     keep_days = variables.get("history_keep_daily_days")
     if not model.config.get("snapshot") or keep_days is None:
         return None
     if model.config.get("unique_key") != "as_of_date":
         raise SegflowError(f"{model.path}: snapshot=true needs unique_key='as_of_date'")
+    run_date = variables["as_of_date"]
     return (
         f"as_of_date < (select max(as_of_date) from {model.relation}) - {int(keep_days)} "
-        f"and extract(day from as_of_date) <> 1 and as_of_date <> {variables['as_of_date']}"
+        f"and extract(day from as_of_date) <> 1 and as_of_date <> {run_date} and as_of_date is distinct "
+        f"from (select max(as_of_date) from {model.relation} where as_of_date < {run_date})"
     )
 
 
