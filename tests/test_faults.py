@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -83,6 +84,9 @@ def test_killed_build_leaves_readers_intact_and_the_retry_is_exact(warehouse_at_
         assert digests(warehouse_at_d1) == before, point
     retried = cli(warehouse_at_d1, "build", "--as-of", D2.isoformat())
     assert retried.returncode == 0, retried.stderr
+    assert re.search(
+        r"^steps: staging [\d.]+ s, identity .*, publish [\d.]+ s; total [\d.]+ s$", retried.stdout, re.M
+    )
     clean = make_settings(name="clean")
     ingest_landing(clean, landing)
     build(clean, D1)

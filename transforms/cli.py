@@ -174,6 +174,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         emit(args, payload)
     else:
         warnings = [c for c in result.checks if not c["success"]]
+        steps = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in result.stages.items())
+        print(f"steps: {steps}; total {sum(result.stages.values()):.1f} s")
         print(f"published {len(result.published)} tables; {len(warnings)} data-quality warning(s)")
         print(f"data docs: {data_docs_dir(settings) / 'index.html'}")
     return 0
