@@ -253,9 +253,8 @@ def materialize(con: duckdb.DuckDBPyConnection, model: Model, variables: dict) -
     return scalar(con, f"select count(*) from {model.relation}")
 
 
-def _expired_snapshots(model: Model, variables: dict) -> str | None:
-    """Which as-of dates a snapshot history no longer keeps, as a condition on its rows; None when it
-    keeps every date.
+def _expired_snapshots(con: duckdb.DuckDBPyConnection, model: Model, variables: dict) -> list[str]:
+    """The as-of dates (ISO) a snapshot history no longer keeps; none when it keeps every date.
 
     A snapshot history (`config(snapshot=true)`) holds a row per customer for every as-of date: at
     10M orders, about 0.4 GB per date across the five of them. It keeps the dates within
@@ -266,15 +265,17 @@ def _expired_snapshots(model: Model, variables: dict) -> str | None:
     """
     keep_days = variables.get("history_keep_daily_days")
     if not model.config.get("snapshot") or keep_days is None:
-        return None
+        return []
     if model.config.get("unique_key") != "as_of_date":
         raise SegflowError(f"{model.path}: snapshot=true needs unique_key='as_of_date'")
     run_date = variables["as_of_date"]
-    return (
-        f"as_of_date < (select max(as_of_date) from {model.relation}) - {int(keep_days)} "
+    rows = con.execute(
+        f"select distinct cast(as_of_date as varchar) from {model.relation} "
+        f"where as_of_date < (select max(as_of_date) from {model.relation}) - {keep_days} "
         f"and extract(day from as_of_date) <> 1 and as_of_date <> {run_date} and as_of_date is distinct "
         f"from (select max(as_of_date) from {model.relation} where as_of_date < {run_date})"
-    )
+    ).fetchall()
+    return [row[0] for row in rows]
 
 
 def _merge_incremental(con: duckdb.DuckDBPyConnection, model: Model, variables: dict) -> None:
@@ -309,21 +310,22 @@ def _merge_incremental(con: duckdb.DuckDBPyConnection, model: Model, variables: 
         if run_key:
             con.execute(f"delete from {model.relation} where {key} = {run_key}")
         con.execute(f"insert into {model.relation} by name select * from incremental_batch")
-        expired = _expired_snapshots(model, variables)
+        expired = _expired_snapshots(con, model, variables)
+        if expired:
+            con.execute(
+                f"delete from {model.relation} where cast({key} as varchar) in (select unnest(?))", [expired]
+            )
         if model.schema == "pub":  # publish copies these keys' rows into the next published file
             written = f"select distinct cast({key} as varchar) from incremental_batch"
             if run_key:
                 written += f" union select cast({run_key} as varchar)"
-            if expired:  # no rows left for them: publish removes them from the published copy
-                written += (
-                    f" union select distinct cast({key} as varchar) from {model.relation} where {expired}"
-                )
+            # An expired key has no rows left: publish removes it from the published copy.
+            written += " union select unnest(?)"
             con.execute(
                 f"insert into meta.unpublished_keys select '{model.relation}', '{key}', "
-                f"key_value from ({written}) as keys(key_value)"
+                f"key_value from ({written}) as keys(key_value)",
+                [expired],
             )
-        if expired:
-            con.execute(f"delete from {model.relation} where {expired}")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

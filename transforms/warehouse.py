@@ -184,11 +184,13 @@ def _unpublished_key(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
     keys = con.execute(
         "select distinct key_column from meta.unpublished_keys where table_name = ?", [f"pub.{table}"]
     ).fetchall()
+    if len(keys) != 1:
+        return None
     same_columns = (
         con.execute(f"describe pub.{table}").fetchall()
         == con.execute(f"describe publishing.main.{table}").fetchall()
     )
-    return keys[0][0] if len(keys) == 1 and same_columns else None
+    return keys[0][0] if same_columns else None
 
 
 def _publish_new_keys(con: duckdb.DuckDBPyConnection, table: str, key: str) -> bool:
