@@ -140,6 +140,15 @@ def assert_published_equals_work(settings) -> None:
             assert differing == (0, 0), table
 
 
+SNAPSHOT_HISTORIES = (
+    "customer_features_history",
+    "customer_identifiers_history",
+    "customer_monthly_spend_history",
+    "customer_segments_history",
+    "customer_tags_history",
+)
+
+
 def test_snapshot_histories_keep_recent_dates_and_month_starts(make_settings, landing):
     """history.keep_daily_days: per-customer snapshots older than that before the newest date go,
     except the first of each month, the date being built and the one before it; change logs keep
@@ -157,13 +166,7 @@ def test_snapshot_histories_keep_recent_dates_and_month_starts(make_settings, la
 
     # Newest 14 June: 11-14 June kept, 1 June as a month start; 2 June went when 10 June was built.
     kept = [date(2026, 6, 1), date(2026, 6, 12), date(2026, 6, 14)]
-    for table in (
-        "customer_features_history",
-        "customer_identifiers_history",
-        "customer_monthly_spend_history",
-        "customer_segments_history",
-        "customer_tags_history",
-    ):
+    for table in SNAPSHOT_HISTORIES:
         assert dates(table) == kept, table
     assert dates("segment_summary_history") == built
     assert dates("customer_tag_history") == built
@@ -183,7 +186,12 @@ def test_snapshot_histories_keep_recent_dates_and_month_starts(make_settings, la
         "where as_of_date = date '2026-06-05' except select customer_key, tag_group, tag "
         "from customer_tags_history where as_of_date = date '2026-06-01')",
     )
-    build(settings, date(2026, 6, 15), run_checks=False)
+    removed = {
+        run.name: run.removed_snapshots
+        for run in build(settings, date(2026, 6, 15), run_checks=False).runs
+        if run.removed_snapshots
+    }
+    assert removed == dict.fromkeys(SNAPSHOT_HISTORIES, ["2026-06-05"])
     assert dates("customer_features_history") == [
         date(2026, 6, 1),
         date(2026, 6, 12),
@@ -192,7 +200,15 @@ def test_snapshot_histories_keep_recent_dates_and_month_starts(make_settings, la
     ]
 
     # After a gap longer than the window, the previous run date stays for the change logs to compare with.
-    build(settings, date(2026, 6, 30), run_checks=False)
+    # The build names what it removed (an upgrade's first build removes old daily snapshots).
+    built_late = cli(settings, "build", "--as-of", "2026-06-30")
+    assert built_late.returncode == 0, built_late.stderr
+    assert re.search(
+        r"^  pub\.customer_features_history .*\n    removed snapshots as of 2026-06-12, 2026-06-14 "
+        r"\(history\.keep_daily_days in settings\.yml\)$",
+        built_late.stdout,
+        re.M,
+    )
     assert dates("customer_features_history") == [date(2026, 6, 1), date(2026, 6, 15), date(2026, 6, 30)]
     assert published_rows(
         settings,

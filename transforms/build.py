@@ -216,11 +216,7 @@ def run_step(
             stage = "publish" if step == "publish" else "build"
             models = [m for m in project.order(stage) if step_of(m) == step]
             for model in models:
-                model_started = time.perf_counter()
-                rows = materialize(con, model, project.variables)
-                run = ModelRun(
-                    model.name, model.relation, model.materialized, time.perf_counter() - model_started, rows
-                )
+                run = materialize(con, model, project.variables)
                 result.runs.append(run)
                 failpoint(f"after:{model.name}")
                 if on_model:

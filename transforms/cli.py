@@ -156,6 +156,12 @@ def cmd_build(args: argparse.Namespace) -> int:
         if not args.json:
             rows = "" if run.rows is None else f"{run.rows:>12,} rows"
             print(f"  {run.relation:<45} {run.materialized:<12} {run.seconds:7.2f} s {rows}", flush=True)
+            if run.removed_snapshots:
+                print(
+                    f"    removed snapshots as of {', '.join(run.removed_snapshots)} "
+                    f"(history.keep_daily_days in settings.yml)",
+                    flush=True,
+                )
 
     if not args.json:
         print(f"building as of {as_of} (facts before {as_of} 00:00 {settings.timezone})")

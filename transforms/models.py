@@ -78,6 +78,8 @@ class ModelRun:
     materialized: str
     seconds: float
     rows: int | None
+    # As-of dates a snapshot history dropped under history.keep_daily_days in this run.
+    removed_snapshots: list[str] = field(default_factory=list)
 
 
 def discover_sql_models(sql_dir: Path = SQL_DIR) -> list[Model]:
@@ -172,19 +174,6 @@ class Project:
         models = [self.models[n] for n in ordered]
         return [m for m in models if stage is None or m.stage == stage]
 
-    def run(self, con: duckdb.DuckDBPyConnection, stage: str, on_model=None) -> list[ModelRun]:
-        runs = []
-        for model in self.order(stage):
-            started = time.perf_counter()
-            rows = materialize(con, model, self.variables)
-            run = ModelRun(
-                model.name, model.relation, model.materialized, time.perf_counter() - started, rows
-            )
-            runs.append(run)
-            if on_model:
-                on_model(run)
-        return runs
-
 
 def _no_output(**_: Any) -> str:
     return ""
@@ -229,28 +218,33 @@ def _swap_in(con: duckdb.DuckDBPyConnection, model: Model, build_sql: str) -> No
         raise
 
 
-def materialize(con: duckdb.DuckDBPyConnection, model: Model, variables: dict) -> int | None:
+def materialize(con: duckdb.DuckDBPyConnection, model: Model, variables: dict) -> ModelRun:
+    """Build one model; the run says how long it took, its rows (none for a view) and what it removed."""
+    started = time.perf_counter()
+    removed: list[str] = []
     try:
         if model.python is not None:
             _swap_in(con, model, model.python(con, variables))
         elif model.materialized == "view":
             _drop_relation(con, model)
             con.execute(f"create view {model.relation} as {model.sql}")
-            return None
         elif model.materialized == "table":
             _swap_in(con, model, model.sql)
         elif model.materialized == "temporary":
             _drop_relation(con, model)  # a table of this name left in the warehouse by an older build
             con.execute(f"create or replace temp table {model.relation} as {model.sql}")
         elif model.materialized == "incremental":
-            _merge_incremental(con, model, variables)
+            removed = _merge_incremental(con, model, variables)
         else:
             raise SegflowError(f"{model.path}: unknown materialization '{model.materialized}'")
     except duckdb.Error as exc:
         raise SegflowError(
             f"model {model.name} ({_origin(model)}) failed: {str(exc).splitlines()[0]}"
         ) from exc
-    return scalar(con, f"select count(*) from {model.relation}")
+    rows = None if model.materialized == "view" else scalar(con, f"select count(*) from {model.relation}")
+    return ModelRun(
+        model.name, model.relation, model.materialized, time.perf_counter() - started, rows, removed
+    )
 
 
 def _expired_snapshots(con: duckdb.DuckDBPyConnection, model: Model, variables: dict) -> list[str]:
@@ -273,13 +267,15 @@ def _expired_snapshots(con: duckdb.DuckDBPyConnection, model: Model, variables: 
         f"select distinct cast(as_of_date as varchar) from {model.relation} "
         f"where as_of_date < (select max(as_of_date) from {model.relation}) - {keep_days} "
         f"and extract(day from as_of_date) <> 1 and as_of_date <> {run_date} and as_of_date is distinct "
-        f"from (select max(as_of_date) from {model.relation} where as_of_date < {run_date})"
+        f"from (select max(as_of_date) from {model.relation} where as_of_date < {run_date}) order by 1"
     ).fetchall()
     return [row[0] for row in rows]
 
 
-def _merge_incremental(con: duckdb.DuckDBPyConnection, model: Model, variables: dict) -> None:
+def _merge_incremental(con: duckdb.DuckDBPyConnection, model: Model, variables: dict) -> list[str]:
     """Replace the rows of the keys this run produces (e.g. one as_of_date), in one transaction.
+
+    Returns the snapshot dates it removed (`_expired_snapshots`).
 
     Keyed by as_of_date, the run's date is replaced even when the run produces no rows for it.
     """
@@ -293,7 +289,7 @@ def _merge_incremental(con: duckdb.DuckDBPyConnection, model: Model, variables: 
     )
     if not exists:
         _swap_in(con, model, model.sql)
-        return
+        return []
     con.execute(f"create or replace temp table incremental_batch as {model.sql}")
     existing = {r[0] for r in con.execute(f"describe {model.relation}").fetchall()}
     for name, sql_type, *_ in con.execute("describe incremental_batch").fetchall():
@@ -332,3 +328,4 @@ def _merge_incremental(con: duckdb.DuckDBPyConnection, model: Model, variables: 
         raise
     finally:
         con.execute("drop table if exists incremental_batch")
+    return expired
