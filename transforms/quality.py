@@ -8,8 +8,11 @@ validated by GE on the one-row result. Severity `error` stops the run before pub
 
 from __future__ import annotations
 
+import ast
+import html
 import logging
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -367,6 +370,7 @@ def write_data_docs(settings: Settings, as_of: date, checks: list[Check], result
         "site_index_builder": {
             "class_name": "DefaultSiteIndexBuilder",
             "validation_results_limit": DATA_DOCS_RUNS,
+            "show_how_to_buttons": False,
         },
     }
     if "segflow" not in (context.get_config().data_docs_sites or {}):
@@ -402,8 +406,86 @@ def write_data_docs(settings: Settings, as_of: date, checks: list[Check], result
         )
         context.validation_results_store.set(key, validation)
         keys.append(key)
+    # Pages written since the last pass (every page, the first time) are made self-contained.
+    stamp = site / ".segflow-self-contained"
+    since = stamp.stat().st_mtime - 1 if stamp.exists() else 0
     context.build_data_docs(site_names=["segflow"], resource_identifiers=keys)
+    for page in site.rglob("*.html"):
+        if page.stat().st_mtime >= since:
+            _make_page_self_contained(site, page)
+    stamp.touch()
     return site / "index.html"
+
+
+# GE's pages load jQuery, Bootstrap, Vega and fonts from five CDNs and its logo from S3 with the
+# data context id in the URL. Offline, or where those hosts are blocked or slow (often so in
+# mainland China), the index stayed empty (its table is filled by script) and every page waited
+# on the blocked scripts. The pages are rewritten to need nothing from the network.
+_EXTERNAL_ASSET = re.compile(
+    r'<script\b[^>]*\bsrc="https?://[^"]*"[^>]*>\s*</script>\s*|<link\b[^>]*\bhref="https?://[^"]*"[^>]*>\s*'
+)
+_INLINE_SCRIPT = re.compile(r"<script>.*?</script>\s*", re.S)
+_GX_WEB_ASSET = re.compile(r'https://great-expectations-web-assets\.[^"/]+/([\w.-]+)(?:\?[^"]*)?')
+_INDEX_TABLE = re.compile(r'(<table\s+id="(section-[\w-]+-body-table)"[^>]*>)\s*</table>')
+_INDEX_ROWS = re.compile(r"^\s*data: (\[.*\]),$", re.M)
+_FILTER_TOOLBAR = re.compile(r'<div id="section-[\w-]+-body-table-toolbar".*?</div>\s*', re.S)
+SELF_CONTAINED_MARK = '<meta name="segflow-self-contained" content="1">'
+_OFFLINE_STYLE = """<style>
+body { font-family: -apple-system, "PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", sans-serif;
+  margin: 0 auto; max-width: 1200px; padding: 0 16px; color: #222; }
+table { border-collapse: collapse; margin: 8px 0 16px; }
+th, td { border: 1px solid #ddd; padding: 4px 10px; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; }
+.segflow-success { color: #1a7f37; font-weight: 600; }
+.segflow-failed { color: #c62828; font-weight: 600; }
+nav.navbar { height: auto !important; }
+img { max-height: 40px; }
+.text-success { color: #1a7f37; }
+.text-danger { color: #c62828; }
+.fa-check-circle::before { content: "\\2714"; }
+.fa-times::before { content: "\\2718"; }
+/* what only the removed scripts made work: filters, collapse toggles, tooltips, the GE footers */
+.cooltip .top, footer, a[data-toggle="collapse"], .card:has(.btn-group-toggle) { display: none; }
+</style>
+"""
+
+
+def _make_page_self_contained(site: Path, page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    if SELF_CONTAINED_MARK in text:
+        return
+    to_root = "../" * (len(page.relative_to(site).parts) - 1)
+    match = _INDEX_ROWS.search(text)
+    if match and _INDEX_TABLE.search(text):
+        text = _INDEX_TABLE.sub(
+            lambda table: table.group(1) + _index_rows_html(match.group(1)) + "</table>", text
+        )
+        text = _FILTER_TOOLBAR.sub("", text)
+    text = _EXTERNAL_ASSET.sub("", text)
+    text = _INLINE_SCRIPT.sub("", text)  # they drive the removed libraries
+    text = _GX_WEB_ASSET.sub(lambda asset: f"{to_root}static/images/{asset.group(1)}", text)
+    text = text.replace("</head>", f"{SELF_CONTAINED_MARK}\n{_OFFLINE_STYLE}</head>", 1)
+    page.write_text(text, encoding="utf-8")
+
+
+def _index_rows_html(rows_literal: str) -> str:
+    """The index's validation runs as a static table, newest first (GE fills it by script)."""
+    rows = sorted(ast.literal_eval(rows_literal), key=lambda row: row["_run_time_sort"], reverse=True)
+    head = "".join(f"<th>{title}</th>" for title in ("Status", "Run time", "Run name", "Asset", "Suite"))
+    body = []
+    for row in rows:
+        status = row["_validation_success_text"]
+        css = "segflow-success" if status == "Success" else "segflow-failed"
+        cells = (
+            f'<td class="{css}">{html.escape(status)}</td>',
+            f"<td>{html.escape(row['run_time'])}</td>",
+            f"<td>{html.escape(row['run_name'])}</td>",
+            f"<td>{html.escape(row['asset_name'])}</td>",
+            f'<td><a href="{html.escape(row["_table_row_link_path"])}">'
+            f"{html.escape(row['_expectation_suite_name_sort'])}</a></td>",
+        )
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
 
 
 def run_checks(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: date) -> list[dict]:
