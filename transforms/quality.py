@@ -468,6 +468,10 @@ def _make_page_self_contained(site: Path, page: Path) -> None:
     page.write_text(text, encoding="utf-8")
 
 
+def _cell(value: object) -> str:
+    return html.escape("" if value is None else str(value))
+
+
 def _index_rows_html(rows_literal: str) -> str:
     """The index's validation runs as a static table, newest first (GE fills it by script)."""
     rows = sorted(ast.literal_eval(rows_literal), key=lambda row: row["_run_time_sort"], reverse=True)
@@ -477,12 +481,12 @@ def _index_rows_html(rows_literal: str) -> str:
         status = row["_validation_success_text"]
         css = "segflow-success" if status == "Success" else "segflow-failed"
         cells = (
-            f'<td class="{css}">{html.escape(status)}</td>',
-            f"<td>{html.escape(row['run_time'])}</td>",
-            f"<td>{html.escape(row['run_name'])}</td>",
-            f"<td>{html.escape(row['asset_name'])}</td>",
-            f'<td><a href="{html.escape(row["_table_row_link_path"])}">'
-            f"{html.escape(row['_expectation_suite_name_sort'])}</a></td>",
+            f'<td class="{css}">{_cell(status)}</td>',
+            f"<td>{_cell(row.get('run_time'))}</td>",
+            f"<td>{_cell(row.get('run_name'))}</td>",
+            f"<td>{_cell(row.get('asset_name'))}</td>",
+            f'<td><a href="{_cell(row["_table_row_link_path"])}">'
+            f"{_cell(row.get('_expectation_suite_name_sort'))}</a></td>",
         )
         body.append(f"<tr>{''.join(cells)}</tr>")
     return f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
