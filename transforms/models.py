@@ -309,7 +309,8 @@ def _merge_incremental(con: duckdb.DuckDBPyConnection, model: Model, variables: 
         expired = _expired_snapshots(con, model, variables)
         if expired:
             con.execute(
-                f"delete from {model.relation} where cast({key} as varchar) in (select unnest(?))", [expired]
+                f"delete from {model.relation} where {key} in (select cast(unnest(?::varchar[]) as date))",
+                [expired],
             )
         if model.schema == "pub":  # publish copies these keys' rows into the next published file
             written = f"select distinct cast({key} as varchar) from incremental_batch"

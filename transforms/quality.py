@@ -370,7 +370,6 @@ def write_data_docs(settings: Settings, as_of: date, checks: list[Check], result
         "site_index_builder": {
             "class_name": "DefaultSiteIndexBuilder",
             "validation_results_limit": DATA_DOCS_RUNS,
-            "show_how_to_buttons": False,
         },
     }
     if "segflow" not in (context.get_config().data_docs_sites or {}):
@@ -426,7 +425,7 @@ _EXTERNAL_ASSET = re.compile(
 )
 _INLINE_SCRIPT = re.compile(r"<script>.*?</script>\s*", re.S)
 _GX_WEB_ASSET = re.compile(r'https://great-expectations-web-assets\.[^"/]+/([\w.-]+)(?:\?[^"]*)?')
-_INDEX_TABLE = re.compile(r'(<table\s+id="(section-[\w-]+-body-table)"[^>]*>)\s*</table>')
+_INDEX_TABLE = re.compile(r'(<table\s+id="section-[\w-]+-body-table"[^>]*>)\s*</table>')
 _INDEX_ROWS = re.compile(r"^\s*data: (\[.*\]),$", re.M)
 _FILTER_TOOLBAR = re.compile(r'<div id="section-[\w-]+-body-table-toolbar".*?</div>\s*', re.S)
 SELF_CONTAINED_MARK = '<meta name="segflow-self-contained" content="1">'
@@ -456,7 +455,7 @@ def _make_page_self_contained(site: Path, page: Path) -> None:
         return
     to_root = "../" * (len(page.relative_to(site).parts) - 1)
     match = _INDEX_ROWS.search(text)
-    if match and _INDEX_TABLE.search(text):
+    if match:  # the index: GE fills its table by script
         text = _INDEX_TABLE.sub(
             lambda table: table.group(1) + _index_rows_html(match.group(1)) + "</table>", text
         )
