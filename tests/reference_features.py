@@ -20,11 +20,13 @@ def current_orders(raw: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
     orders = raw[raw["created_at"] < cutoff].copy()
     orders["version_at"] = orders["updated_at"].fillna(orders["created_at"])
     orders["known"] = orders["version_at"] < cutoff
-    known = orders[orders["known"]].sort_values(["order_id", "version_at", "_loaded_at", "_line"])
+    # Load order (ingest run, file path, line) breaks ties: the row loaded last is the newer one.
+    known = orders[orders["known"]].sort_values(["order_id", "version_at", "_loaded_at", "_file", "_line"])
     latest_known = known.groupby("order_id").tail(1)
     unknown = orders[~orders.groupby("order_id")["known"].transform("any")]
     earliest = unknown.sort_values(
-        ["order_id", "version_at", "_loaded_at", "_line"], ascending=[True, True, False, False]
+        ["order_id", "version_at", "_loaded_at", "_file", "_line"],
+        ascending=[True, True, False, False, False],
     )
     earliest = earliest.groupby("order_id").head(1)
     return pd.concat([latest_known, earliest], ignore_index=True)
@@ -113,11 +115,11 @@ def compute(con: duckdb.DuckDBPyConnection, identifiers: pd.DataFrame, as_of: da
 
     items = con.sql(
         "select order_id, sku, quantity, price from (select *, row_number() over (partition by order_id, sku "
-        "order by _loaded_at desc, _line desc) as r from raw.order_items) where r = 1"
+        "order by _loaded_at desc, _file desc, _line desc) as r from raw.order_items) where r = 1"
     ).df()
     products = con.sql(
         "select sku, category, price_line, list_price from (select *, row_number() over (partition by sku "
-        "order by _loaded_at desc, _line desc) as r from raw.products) where r = 1"
+        "order by _loaded_at desc, _file desc, _line desc) as r from raw.products) where r = 1"
     ).df()
     lines = (
         orders[["order_id", "customer_key"]].merge(items, on="order_id").merge(products, on="sku", how="left")

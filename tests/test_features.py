@@ -172,3 +172,42 @@ def test_habit_ties_go_to_the_earlier_band_label_and_weekday(built, tmp_path):
     build(built, AS_OF, run_checks=False)
     dan_features = features_of(built, "phone", "13900000009")
     assert (dan_features["preferred_hour_band"], dan_features["preferred_weekday"]) == ("evening", 2)
+
+
+def test_a_row_delivered_in_two_files_of_one_run_comes_from_the_file_loaded_last(built, tmp_path):
+    # One ingest run loads both files of a kind, so the rows share _loaded_at; the second file's
+    # row wins although the first file holds it on a later line.
+    def files(kind: str, header: str, first: list[str], second: list[str]) -> list:
+        paths = [tmp_path / f"{kind}_1.csv", tmp_path / f"{kind}_2.csv"]
+        for path, rows in zip(paths, (first, second), strict=True):
+            path.write_text("\n".join([header, *rows]) + "\n")
+        return paths
+
+    products = files(
+        "products",
+        "sku,product_name,category,subcategory,price_line,list_price,cycle_days",
+        ["OLD-1,旧,茶,绿茶,value,10,", "NEW-1,新,茶,绿茶,value,10,30"],
+        ["PAD-1,垫,茶,绿茶,value,10,", "NEW-1,新,礼品,茶具,premium,10,30"],
+    )
+    orders = files(
+        "orders",
+        "order_id,created_at,updated_at,status,amount,phone",
+        [
+            "P1,2026-03-01T10:00:00+08:00,,paid,10,13900000011",
+            "E1,2026-03-01T10:00:00+08:00,,paid,10,13900000010",
+        ],
+        ["E1,2026-03-01T10:00:00+08:00,,paid,20,13900000010"],
+    )
+    items = files(
+        "order_items",
+        "order_id,sku,quantity,price",
+        ["P1,OLD-1,1,10", "E1,NEW-1,1,10"],
+        ["E1,NEW-1,2,10"],
+    )
+    for kind, paths in (("products", products), ("orders", orders), ("order_items", items)):
+        ingest(built, paths, kind)
+    build(built, AS_OF, run_checks=False)
+    eve = features_of(built, "phone", "13900000010")
+    assert eve["total_spend"] == Decimal("20.00")
+    assert eve["favorite_category"] == "礼品"
+    assert eve["replenishment_due_date"] == date(2026, 4, 30)  # two units of a 30-day product

@@ -69,7 +69,7 @@ def unpaid_reminders(settings: Settings, at: datetime) -> int:
 create or replace table pub.action_unpaid_reminders as
 with versions as (
     select orders.*, row_number() over (
-        partition by order_id order by coalesce(updated_at, created_at) desc, _loaded_at desc, _line desc
+        partition by order_id order by coalesce(updated_at, created_at) desc, _loaded_at desc, _file desc, _line desc
     ) as version_rank
     from raw.orders as orders
     where coalesce(updated_at, created_at) <= cast({quote(at.isoformat())} as timestamptz)

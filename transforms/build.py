@@ -27,12 +27,13 @@ def sql_literal(value: object) -> str:
 def landed_files_sql(relation: str) -> str:
     """Each loaded file of a raw table with the lines of the files loaded before it.
 
-    A record's key inside a build is line_offset + _line: unique, ordered by file then line, and
-    dense (no larger than the number of loaded lines), so identity stitching can index records
-    by it in an array instead of hashing them.
+    A record's key inside a build is line_offset + _line: unique, dense (no larger than the number
+    of loaded lines, so identity stitching can index records by it in an array instead of hashing
+    them) and in load order: ingest run, then file path, then line. So the row loaded last (the
+    contract's tie-break between versions of a row) has the largest key.
     """
     return (
-        "select _batch, _file, cast(coalesce(sum(max(_line)) over (order by _batch, _file "
+        "select _batch, _file, cast(coalesce(sum(max(_line)) over (order by max(_loaded_at), _file, _batch "
         "rows between unbounded preceding and 1 preceding), 0) as bigint) as line_offset "
         f"from {relation} group by _batch, _file"
     )

@@ -1,5 +1,5 @@
 -- One row per delivered order line: a re-sent line is another row, replaced in int_customer_items.
--- version_no: the row's integer key inside one build (loaded file, then line).
+-- version_no: the row's integer key inside one build, in load order (ingest run, file path, line).
 -- A view: int_customer_items is its only reader, and writing 15M rows per 10M orders costs more.
 {{ config(materialized='view') }}
 with landed_files as (
@@ -12,7 +12,6 @@ select
     items.quantity,
     items.price,
     items._loaded_at,
-    items._line,
     landed_files.line_offset + items._line as version_no
 from {{ source('order_items') }} as items
 inner join landed_files

@@ -1,9 +1,9 @@
 -- One row per order: its version as known at the start of the as-of day.
 -- The latest version updated before the cut-off wins; an order first delivered after the cut-off
 -- (late data) is read from its earliest version. Refunds count only when dated before the cut-off.
--- Remaining ties (the same row delivered twice in one ingest batch) are broken by file and line, so
--- a rerun picks the same row.
--- order_no: an integer key for the order inside one build (loaded file and line of its version).
+-- Versions updated at the same time go to the one loaded last (version_no: ingest run, file path,
+-- line), so a rerun picks the same row.
+-- order_no: an integer key for the order inside one build (the version_no of its version).
 with landed_files as (
     {{ landed_files(source('orders')) }}
 ),
@@ -14,8 +14,6 @@ with landed_files as (
 version_keys as (
     select
         orders.order_id,
-        orders._loaded_at,
-        orders._line,
         coalesce(orders.updated_at, orders.created_at) as version_at,
         landed_files.line_offset + orders._line as version_no
     from {{ source('orders') }} as orders
@@ -33,8 +31,6 @@ ranked as (
                 case when version_at < {{ as_of_ts }} then 0 else 1 end,
                 case when version_at < {{ as_of_ts }} then version_at end desc,
                 version_at asc,
-                _loaded_at desc,
-                _line desc,
                 version_no desc
         ) as version_rank
     from version_keys

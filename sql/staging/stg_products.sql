@@ -1,10 +1,10 @@
--- One row per SKU, the latest delivered description.
+-- One row per SKU, the description loaded last (ingest run, file path, line).
 with ranked as (
     select
         products.*,
         row_number() over (
             partition by products.sku
-            order by products._loaded_at desc, products._line desc
+            order by products._loaded_at desc, products._file desc, products._line desc
         ) as version_rank
     from {{ source('products') }} as products
 )
