@@ -33,6 +33,9 @@ REFERENCE_WORK_MODELS = (
 
 def child(code: str, env: dict | None = None) -> dict:
     """Run a phase in a fresh interpreter; return its JSON output plus wall seconds and peak RSS."""
+    # What the previous phase wrote and nobody synced (the generator's landing files: 11 GB at 10M
+    # orders) is flushed first, so its write-back does not slow the phase being timed.
+    os.sync()
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-c", code],
