@@ -1,16 +1,19 @@
 -- One row per engagement event that belongs to a customer.
+-- The owner comes from int_record_labels and the key from int_customers (one row per customer):
+-- int_record_customers would find the key by a distinct over every identifier of int_identity.
 select
-    record_customers.customer_key,
-    record_customers.customer_no,
+    customers.customer_key,
+    customers.customer_no,
     events.event_type,
     events.topic,
     events.duration_seconds,
     events.question,
     events.answer,
     events.campaign_id,
-    events.referred_phone,
     events.occurred_at,
     events.event_date
 from {{ ref('stg_events') }} as events
-inner join {{ ref('int_record_customers') }} as record_customers
-    on record_customers.record_kind = 'event' and events.record_no = record_customers.record_no
+inner join {{ ref('int_record_labels') }} as labels
+    on labels.record_kind = 'event' and events.record_no = labels.record_no
+inner join {{ ref('int_customers') }} as customers
+    on labels.customer_no = customers.customer_no
