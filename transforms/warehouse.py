@@ -85,6 +85,10 @@ class Warehouse:
             "threads": int(self.settings.get("warehouse.duckdb_threads")),
             "temp_directory": str(self.temp_dir),
             "preserve_insertion_order": True,
+            # The models' top-1 windows rank millions of partitions of one or two rows (versions of
+            # an order or a line). DuckDB rewrites a one-key top-1 window into an arg_max aggregate,
+            # which made int_customer_item_features 30% slower at 10M orders than the window.
+            "disabled_optimizers": "top_n_window_elimination",
         }
 
     def publish(self, con: duckdb.DuckDBPyConnection, tables: list[str] | None = None) -> list[str]:

@@ -1,9 +1,7 @@
 -- One row per line of a counted order, with the product's category, price line and cycle.
--- A re-sent line (same order and sku) replaces the earlier one: the one loaded last wins. The
--- versions are ranked after the join to the orders, so the window partitions by the integer
--- order_no instead of the order_id. version_no alone orders them (it is in load order), but
--- _loaded_at leads: with a single sort key DuckDB rewrites the window into a grouped top-1 aggregate,
--- which was 30% slower over 13M partitions of one or two lines at 10M orders.
+-- A re-sent line (same order and sku) replaces the earlier one: the one loaded last wins, and
+-- version_no is in load order. The versions are ranked after the join to the orders, so the
+-- window partitions by the integer order_no instead of the order_id.
 -- A view: int_customer_item_features is its only reader, and writing 13M rows per 10M orders costs more.
 {{ config(materialized='view') }}
 with lines as (
@@ -15,7 +13,7 @@ with lines as (
         items.price,
         row_number() over (
             partition by orders.order_no, items.sku
-            order by items._loaded_at desc, items.version_no desc
+            order by items.version_no desc
         ) as version_rank
     from {{ ref('int_customer_orders') }} as orders
     inner join {{ ref('stg_order_items') }} as items

@@ -11,7 +11,6 @@ select
     items.sku,
     items.quantity,
     items.price,
-    items._loaded_at,
     landed_files.line_offset + items._line as version_no
 from {{ source('order_items') }} as items
 inner join landed_files
