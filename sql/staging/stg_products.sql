@@ -1,12 +1,18 @@
--- One row per SKU, the description loaded last (ingest run, file path, line).
-with ranked as (
+-- One row per SKU, the description loaded last (version_no: ingest run, file path, line).
+with landed_files as (
+    {{ landed_files(source('products')) }}
+),
+
+ranked as (
     select
         products.*,
         row_number() over (
             partition by products.sku
-            order by products._loaded_at desc, products._file desc, products._line desc
+            order by landed_files.line_offset + products._line desc
         ) as version_rank
     from {{ source('products') }} as products
+    inner join landed_files
+        on products._batch = landed_files._batch and products._file = landed_files._file
 )
 
 select
