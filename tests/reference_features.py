@@ -77,7 +77,7 @@ def compute(con: duckdb.DuckDBPyConnection, identifiers: pd.DataFrame, as_of: da
             "last_order_date": grouped["order_date"].max(),
         }
     )
-    first = orders.sort_values(["customer_key", "created_at", "order_id"]).groupby("customer_key").head(1)
+    first = orders.sort_values(["customer_key", "created_at", "_order_key"]).groupby("customer_key").head(1)
     out["first_order_channel"] = first.set_index("customer_key")["channel"]
     out["first_order_amount"] = first.set_index("customer_key")["net"]
     window_start = as_of_day - pd.Timedelta(days=90)

@@ -155,3 +155,52 @@ def test_parquet_and_jsonl(settings, tmp_path):
         ("J1", Decimal("3.00"), "a@b.com", None),
         ("P1", Decimal("12.50"), None, "oUabc"),
     ]
+
+
+def write_csv(path, header, *rows):
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def order_keys(settings, table):
+    return work_rows(settings, f"select distinct order_id, _order_key from raw.{table} order by 1")
+
+
+def test_each_order_id_gets_one_integer_key_that_never_changes(settings, tmp_path):
+    orders = "order_id,created_at,status,amount,phone"
+    write_csv(
+        tmp_path / "orders_1.csv",
+        orders,
+        "K002,2026-03-01T10:00:00+08:00,paid,10,13800138000",
+        "K001,2026-03-01T11:00:00+08:00,paid,20,13800138000",
+    )
+    ingest(settings, [tmp_path / "orders_1.csv"], "orders")
+    assert order_keys(settings, "orders") == [("K001", 1), ("K002", 2)]
+
+    # A line can land before its order: the order_id is numbered then, and its order gets that key.
+    write_csv(tmp_path / "items_1.csv", "order_id,sku,quantity,price", "K003,SKU1,1,5", "K001,SKU1,2,5")
+    ingest(settings, [tmp_path / "items_1.csv"], "order_items")
+    write_csv(
+        tmp_path / "orders_2.csv",
+        orders,
+        "K003,2026-03-02T10:00:00+08:00,paid,5,13800138000",
+        "K001,2026-03-01T11:00:00+08:00,refunded,20,13800138000",
+    )
+    ingest(settings, [tmp_path / "orders_2.csv"], "orders")
+    assert order_keys(settings, "order_items") == [("K001", 1), ("K003", 3)]
+    assert order_keys(settings, "orders") == [("K001", 1), ("K002", 2), ("K003", 3)]
+    assert work_rows(settings, "select count(*) from raw.order_keys") == [(3,)]
+
+
+def test_a_warehouse_loaded_before_order_keys_gets_them_once(settings):
+    from transforms.build import build
+    from transforms.warehouse import Warehouse
+
+    load_cn(settings)
+    with Warehouse(settings).work() as con:
+        con.execute("drop table raw.order_keys")
+        con.execute("alter table raw.orders drop column _order_key")
+        con.execute("alter table raw.order_items drop column _order_key")
+    build(settings, datetime(2026, 3, 5).date(), run_checks=True)
+    assert order_keys(settings, "orders") == [("A001", 1), ("A002", 2), ("A006", 3)]
+    assert published_rows(settings, "select sum(order_count) from customer_features") == [(2,)]

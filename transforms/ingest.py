@@ -27,6 +27,8 @@ from transforms.schema import (
     FALSE_WORDS,
     IDENTIFIER_TYPES,
     KINDS,
+    ORDER_KEYED_KINDS,
+    ORDER_KEYS_DDL,
     PERSON_KINDS,
     TRUE_WORDS,
     Column,
@@ -469,10 +471,15 @@ def _load_files(
         "landing_batches", pa.table({"_source_file": list(batches), "_batch": list(batches.values())})
     )
     names = [c.name for c in KINDS[kind]]
+    key_column = key_value = key_join = ""
+    if kind in ORDER_KEYED_KINDS:
+        _number_new_orders(con, f"select order_id from landing_checked where not ({any_error})")
+        key_column, key_value = ", _order_key", ", order_keys.order_key"
+        key_join = " join raw.order_keys as order_keys using (order_id)"
     con.execute(
-        f"insert into raw.{kind} ({', '.join(names)}, _file, _line, _batch, _loaded_at) "
-        f"select {', '.join(quote_ident(n) for n in names)}, _source_file, _line, _batch, ? "
-        f"from landing_checked join landing_batches using (_source_file) where not ({any_error}) "
+        f"insert into raw.{kind} ({', '.join(names)}, _file, _line, _batch, _loaded_at{key_column}) "
+        f"select {', '.join(quote_ident(n) for n in names)}, _source_file, _line, _batch, ?{key_value} "
+        f"from landing_checked join landing_batches using (_source_file){key_join} where not ({any_error}) "
         "order by _source_file, _line",
         [loaded_at],
     )
@@ -557,11 +564,56 @@ def ingest(
     return results
 
 
+def _number_new_orders(con: duckdb.DuckDBPyConnection, order_ids_sql: str) -> None:
+    """Give the order_ids not seen before the next order keys, in order_id order (so loading the
+    same files into a new warehouse numbers them alike). A key never changes once given."""
+    con.execute(
+        "insert into raw.order_keys "
+        "select order_id, (select coalesce(max(order_key), 0) from raw.order_keys) "
+        "+ row_number() over (order by order_id) "
+        f"from (select distinct order_id from ({order_ids_sql})) as landed "
+        "anti join raw.order_keys using (order_id)"
+    )
+
+
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     for kind in KINDS:
         con.execute(raw_table_ddl(kind))
+    con.execute(ORDER_KEYS_DDL)
+    _add_order_keys(con)
     con.execute(QUARANTINE_DDL)
     con.execute(FILES_DDL)
+
+
+def _add_order_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """Number the orders of a warehouse loaded before raw tables had order keys, once."""
+    missing = [
+        kind
+        for kind in ORDER_KEYED_KINDS
+        if not scalar(
+            con,
+            "select count(*) from information_schema.columns where table_catalog = current_database() "
+            f"and table_schema = 'raw' and table_name = '{kind}' and column_name = '_order_key'",
+        )
+    ]
+    if not missing:
+        return
+    con.execute("begin transaction")
+    try:
+        for kind in missing:
+            con.execute(f"alter table raw.{kind} add column _order_key bigint")
+        _number_new_orders(
+            con, " union all ".join(f"select order_id from raw.{kind}" for kind in ORDER_KEYED_KINDS)
+        )
+        for kind in missing:
+            con.execute(
+                f"update raw.{kind} set _order_key = order_keys.order_key from raw.order_keys as order_keys "
+                f"where raw.{kind}.order_id = order_keys.order_id"
+            )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
 
 
 LANDING_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")

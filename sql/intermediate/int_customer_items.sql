@@ -17,7 +17,7 @@ with lines as (
         ) as version_rank
     from {{ ref('int_customer_orders') }} as orders
     inner join {{ ref('stg_order_items') }} as items
-        on orders.order_id = items.order_id
+        on orders.order_key = items.order_key
 )
 
 select

@@ -1,12 +1,13 @@
 -- One row per counted order (paid, not fully refunded) that belongs to a customer: every reader
 -- counts only these, so the other orders are not written again (13% of the rows at 10M orders).
--- customer_no and order_no: the customer and the order as integers, for joins inside this build.
+-- customer_no and order_no: the customer and the order as integers, for joins inside this build;
+-- order_key: the order's key from ingest, which its lines carry too.
 -- Owners come from int_record_labels, not int_record_customers: every labelled record's customer is
 -- in int_identity, and the join that adds customer_key cost 4 s of CPU at 10M orders for a column
 -- this model does not write.
 select
     customers.customer_no,
-    orders.order_id,
+    orders.order_key,
     orders.order_no,
     orders.channel,
     orders.is_gift,

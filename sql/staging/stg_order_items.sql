@@ -1,4 +1,5 @@
 -- One row per delivered order line: a re-sent line is another row, replaced in int_customer_items.
+-- order_key: the order's integer key (see stg_orders).
 -- version_no: the row's integer key inside one build, in load order (ingest run, file path, line).
 -- A view: int_customer_items is its only reader, and writing 15M rows per 10M orders costs more.
 {{ config(materialized='view') }}
@@ -7,7 +8,7 @@ with landed_files as (
 )
 
 select
-    items.order_id,
+    items._order_key as order_key,
     items.sku,
     items.quantity,
     items.price,

@@ -3,7 +3,9 @@
 -- (late data) is read from its earliest version. Refunds count only when dated before the cut-off.
 -- Versions updated at the same time go to the one loaded last (version_no: ingest run, file path,
 -- line), so a rerun picks the same row.
--- order_no: an integer key for the order inside one build (the version_no of its version).
+-- order_key: the order's integer key, given at ingest (raw.order_keys) and never changed; the
+-- version window partitions by it and later models join order lines on it instead of order_id.
+-- order_no: the record number of the order's version inside one build (identity stitching's key).
 with landed_files as (
     {{ landed_files(source('orders')) }}
 ),
@@ -13,7 +15,7 @@ with landed_files as (
 -- rather than shared: DuckDB materializes a CTE read twice, which cost 9 s more at 10M orders.
 version_keys as (
     select
-        orders.order_id,
+        orders._order_key,
         coalesce(orders.updated_at, orders.created_at) as version_at,
         landed_files.line_offset + orders._line as version_no
     from {{ source('orders') }} as orders
@@ -26,7 +28,7 @@ ranked as (
     select
         version_no,
         row_number() over (
-            partition by order_id
+            partition by _order_key
             order by
                 case when version_at < {{ as_of_ts }} then 0 else 1 end,
                 case when version_at < {{ as_of_ts }} then version_at end desc,
@@ -38,7 +40,7 @@ ranked as (
 
 versions as (
     select
-        orders.order_id,
+        orders._order_key as order_key,
         orders.created_at,
         orders.updated_at,
         orders.paid_at,
@@ -61,7 +63,7 @@ versions as (
 
 current_version as (
     select
-        versions.order_id,
+        versions.order_key,
         versions.version_no as order_no,
         versions.created_at,
         versions.paid_at,
@@ -103,11 +105,11 @@ amounts as (
 )
 
 -- Only what its readers use (identity stitching, int_customer_orders, the staging checks): writing
--- 10M rows costs more per string column than computing it. Status, gross and refunded amounts and
--- paid_at stay in raw.orders.
+-- 10M rows costs more per string column than computing it. order_id, status, gross and refunded
+-- amounts and paid_at stay in raw.orders.
 select
     -- ids
-    order_id,
+    order_key,
     order_no,
     phone,
     unionid,
