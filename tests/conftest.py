@@ -43,6 +43,12 @@ def settings(make_settings) -> Settings:
     return make_settings({"ingest": {"max_quarantine_share": 0.9}})
 
 
+def write_csv(path: Path, header: str, *rows: str) -> Path:
+    """A small landing CSV written in the test, for cases the shared fixtures do not hold."""
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
 def published_rows(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:
     from transforms.warehouse import Warehouse
 

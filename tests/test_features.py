@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import FIXTURES, published_rows
+from tests.conftest import FIXTURES, published_rows, write_csv
 from transforms.build import build
 from transforms.ingest import ingest
 
@@ -178,10 +178,10 @@ def test_a_row_delivered_in_two_files_of_one_run_comes_from_the_file_loaded_last
     # One ingest run loads both files of a kind, so the rows share _loaded_at; the second file's
     # row wins although the first file holds it on a later line.
     def files(kind: str, header: str, first: list[str], second: list[str]) -> list:
-        paths = [tmp_path / f"{kind}_1.csv", tmp_path / f"{kind}_2.csv"]
-        for path, rows in zip(paths, (first, second), strict=True):
-            path.write_text("\n".join([header, *rows]) + "\n")
-        return paths
+        return [
+            write_csv(tmp_path / f"{kind}_{number}.csv", header, *rows)
+            for number, rows in ((1, first), (2, second))
+        ]
 
     products = files(
         "products",

@@ -7,9 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import FIXTURES, published_rows, work_rows
+from tests.conftest import FIXTURES, published_rows, work_rows, write_csv
+from transforms.build import build
 from transforms.errors import SegflowError
 from transforms.ingest import ingest
+from transforms.warehouse import Warehouse
 
 EXPORT = FIXTURES / "brand_export"
 
@@ -157,11 +159,6 @@ def test_parquet_and_jsonl(settings, tmp_path):
     ]
 
 
-def write_csv(path, header, *rows):
-    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
-    return path
-
-
 def order_keys(settings, table):
     return work_rows(settings, f"select distinct order_id, _order_key from raw.{table} order by 1")
 
@@ -193,9 +190,6 @@ def test_each_order_id_gets_one_integer_key_that_never_changes(settings, tmp_pat
 
 
 def test_a_warehouse_loaded_before_order_keys_gets_them_once(settings):
-    from transforms.build import build
-    from transforms.warehouse import Warehouse
-
     load_cn(settings)
     with Warehouse(settings).work() as con:
         con.execute("drop table raw.order_keys")

@@ -114,21 +114,15 @@ LOAD_METADATA = (
 # Kinds keyed by order_id. Ingest gives each order_id an integer _order_key once (raw.order_keys), so
 # the build ranks versions and joins lines to orders on an integer instead of the string.
 ORDER_KEYED_KINDS = ("orders", "order_items")
-ORDER_KEY_COLUMN = ("_order_key", "bigint")
 
 ORDER_KEYS_DDL = (
     "create table if not exists raw.order_keys (order_id varchar not null, order_key bigint not null)"
 )
 
 
-def raw_columns(kind: str) -> list[tuple[str, str]]:
-    """A raw table's columns: the kind's own, then what ingest records about the load."""
-    columns = [(column.name, column.sql_type) for column in KINDS[kind]] + list(LOAD_METADATA)
-    if kind in ORDER_KEYED_KINDS:
-        columns.append(ORDER_KEY_COLUMN)
-    return columns
-
-
 def raw_table_ddl(kind: str) -> str:
-    columns = ", ".join(f"{name} {sql_type}" for name, sql_type in raw_columns(kind))
-    return f"create table if not exists raw.{kind} ({columns})"
+    columns = [f"{column.name} {column.sql_type}" for column in KINDS[kind]]
+    columns += [f"{name} {sql_type}" for name, sql_type in LOAD_METADATA]
+    if kind in ORDER_KEYED_KINDS:
+        columns.append("_order_key bigint")
+    return f"create table if not exists raw.{kind} ({', '.join(columns)})"
