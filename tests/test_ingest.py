@@ -198,3 +198,16 @@ def test_a_warehouse_loaded_before_order_keys_gets_them_once(settings):
     build(settings, datetime(2026, 3, 5).date(), run_checks=True)
     assert order_keys(settings, "orders") == [("A001", 1), ("A002", 2), ("A006", 3)]
     assert published_rows(settings, "select sum(order_count) from customer_features") == [(2,)]
+
+
+def test_an_order_line_without_its_key_fails_the_checks(settings, tmp_path):
+    load_cn(settings)
+    ingest(
+        settings,
+        [write_csv(tmp_path / "items.csv", "order_id,sku,quantity,price", "A001,SKU1,1,5")],
+        "order_items",
+    )
+    with Warehouse(settings).work() as con:
+        con.execute("update raw.order_items set _order_key = null")
+    with pytest.raises(SegflowError, match="order_keys_one_per_order_id"):
+        build(settings, datetime(2026, 3, 5).date(), run_checks=True)
