@@ -200,6 +200,68 @@ def test_a_warehouse_loaded_before_order_keys_gets_them_once(settings):
     assert published_rows(settings, "select sum(order_count) from customer_features") == [(2,)]
 
 
+def identifier_keys(settings):
+    return work_rows(settings, "select id_type, id_value, id_key from raw.identifier_keys order by id_key")
+
+
+def test_each_identifier_gets_one_integer_key_that_never_changes(settings, tmp_path):
+    write_csv(
+        tmp_path / "orders.csv",
+        "order_id,created_at,status,amount,phone,email",
+        "K001,2026-03-01T10:00:00+08:00,paid,10,+86 139-0000-0002,Ann@Example.com",
+        "K002,2026-03-01T11:00:00+08:00,paid,20,13900000001,",
+    )
+    ingest(settings, [tmp_path / "orders.csv"], "orders")
+    # Normalised values, numbered in (id_type, id_value) order within a load.
+    assert identifier_keys(settings) == [
+        ("email", "ann@example.com", 1),
+        ("phone", "13900000001", 2),
+        ("phone", "13900000002", 3),
+    ]
+    # A later load of another kind reuses the keys and numbers only what is new.
+    write_csv(
+        tmp_path / "contacts.csv",
+        "phone,unionid,signup_at",
+        "13900000002,oU1,2026-02-01T10:00:00+08:00",
+        "13900000009,,2026-02-02T10:00:00+08:00",
+    )
+    ingest(settings, [tmp_path / "contacts.csv"], "contacts")
+    assert identifier_keys(settings)[3:] == [("phone", "13900000009", 4), ("unionid", "oU1", 5)]
+    assert work_rows(
+        settings, "select order_id, _phone_key, _email_key, _unionid_key from raw.orders order by 1"
+    ) == [("K001", 3, 1, None), ("K002", 2, None, None)]
+    assert work_rows(settings, "select phone, _phone_key, _unionid_key from raw.contacts order by 1") == [
+        ("13900000002", 3, 5),
+        ("13900000009", 4, None),
+    ]
+
+
+def test_a_warehouse_loaded_before_identifier_keys_gets_them_once(settings):
+    load_cn(settings)
+    build(settings, datetime(2026, 3, 5).date(), run_checks=False)
+    before = published_rows(settings, "select * from customer_identifiers order by all")
+    with Warehouse(settings).work() as con:
+        con.execute("drop table raw.identifier_keys")
+        for id_type in ("phone", "unionid", "email", "member_id"):
+            for kind in ("orders", "contacts", "events", "manual_tags"):
+                con.execute(f"alter table raw.{kind} drop column _{id_type}_key")
+    build(settings, datetime(2026, 3, 5).date(), run_checks=True)
+    # The fixture's orders carry two phones and no other identifier.
+    assert [row[:2] for row in identifier_keys(settings)] == work_rows(
+        settings, "select distinct 'phone', phone from raw.orders order by 2"
+    )
+    assert work_rows(settings, "select count(*) from raw.orders where _phone_key is null") == [(0,)]
+    assert published_rows(settings, "select * from customer_identifiers order by all") == before
+
+
+def test_an_identifier_without_its_key_fails_the_checks(settings):
+    load_cn(settings)
+    with Warehouse(settings).work() as con:
+        con.execute("update raw.orders set _phone_key = null where order_id = 'A001'")
+    with pytest.raises(SegflowError, match="identifier_keys_one_per_identifier"):
+        build(settings, datetime(2026, 3, 5).date(), run_checks=True)
+
+
 def test_an_order_line_without_its_key_fails_the_checks(settings, tmp_path):
     load_cn(settings)
     ingest(

@@ -62,7 +62,9 @@ def stitch(con: duckdb.DuckDBPyConnection, variables: dict) -> str:
     """
     relations = variables["relations"]
     nodes, edges, junk = (relations[f"int_identity_{part}"] for part in ("nodes", "edges", "junk"))
-    node_count = scalar(con, f"select count(*) from {nodes}")
+    # node_id is the identifier's key from ingest: every identifier ever loaded has one, so the
+    # vertex range also covers those first seen after the cut-off, which are not nodes here.
+    node_count = int(scalar(con, f"select coalesce(max(node_id), -1) + 1 from {nodes}"))
     node_dtype = _index_dtype(node_count)
     # record_no is dense within a kind (see landed_files_sql), so records index an array directly:
     # kind after kind, each from its record_no. DuckDB computes the index and drops the junk links,
@@ -86,7 +88,8 @@ def stitch(con: duckdb.DuckDBPyConnection, variables: dict) -> str:
     ).fetchnumpy()
     record_index, node = links["record_index"], links["node_id"]
     del links
-    usable = np.ones(node_count, dtype=bool)
+    usable = np.zeros(node_count, dtype=bool)
+    usable[np.asarray(con.sql(f"select node_id from {nodes}").fetchnumpy()["node_id"], dtype=np.int64)] = True
     junk_nodes = con.sql(f"select node_id from {junk}").fetchnumpy()["node_id"]
     usable[np.asarray(junk_nodes, dtype=np.int64)] = False
 

@@ -25,6 +25,7 @@ from transforms.failpoints import failpoint
 from transforms.mapping import Mapping, load_mapping
 from transforms.schema import (
     FALSE_WORDS,
+    IDENTIFIER_KEYS_DDL,
     IDENTIFIER_TYPES,
     KINDS,
     ORDER_KEYED_KINDS,
@@ -32,6 +33,7 @@ from transforms.schema import (
     PERSON_KINDS,
     TRUE_WORDS,
     Column,
+    identifier_key_column,
     raw_table_ddl,
 )
 from transforms.settings import Settings
@@ -471,16 +473,28 @@ def _load_files(
         "landing_batches", pa.table({"_source_file": list(batches), "_batch": list(batches.values())})
     )
     names = [c.name for c in KINDS[kind]]
-    key_column = key_value = key_join = ""
+    good_rows = f"select * from landing_checked where not ({any_error})"
+    key_columns, key_values, key_joins = [], [], []
     if kind in ORDER_KEYED_KINDS:
-        _number_new_orders(con, f"select order_id from landing_checked where not ({any_error})")
-        key_column, key_value = ", _order_key", ", order_keys.order_key"
-        key_join = " join raw.order_keys as order_keys using (order_id)"
+        _number_new_orders(con, f"select order_id from ({good_rows})")
+        key_columns.append("_order_key")
+        key_values.append("order_keys.order_key")
+        key_joins.append(" join raw.order_keys as order_keys using (order_id)")
+    if kind in PERSON_KINDS:
+        _number_new_identifiers(con, good_rows)
+        for id_type in IDENTIFIER_TYPES:
+            keys = f"{id_type}_keys"
+            key_columns.append(identifier_key_column(id_type))
+            key_values.append(f"{keys}.id_key")
+            key_joins.append(
+                f" left join raw.identifier_keys as {keys} on {keys}.id_type = {sql_literal(id_type)} "
+                f"and {keys}.id_value = landing_checked.{id_type}"
+            )
     con.execute(
-        f"insert into raw.{kind} ({', '.join(names)}, _file, _line, _batch, _loaded_at{key_column}) "
-        f"select {', '.join(quote_ident(n) for n in names)}, _source_file, _line, _batch, ?{key_value} "
-        f"from landing_checked join landing_batches using (_source_file){key_join} where not ({any_error}) "
-        "order by _source_file, _line",
+        f"insert into raw.{kind} ({', '.join([*names, '_file', '_line', '_batch', '_loaded_at', *key_columns])}) "
+        f"select {', '.join([*(f'landing_checked.{quote_ident(n)}' for n in names), '_source_file', '_line', '_batch', '?', *key_values])} "
+        f"from landing_checked join landing_batches using (_source_file){''.join(key_joins)} "
+        f"where not ({any_error}) order by _source_file, _line",
         [loaded_at],
     )
     con.execute(
@@ -576,11 +590,33 @@ def _number_new_orders(con: duckdb.DuckDBPyConnection, order_ids_sql: str) -> No
     )
 
 
+def _identifier_values_sql(rows_sql: str) -> str:
+    """Every (id_type, id_value) of some rows of a person kind, one row per identifier present."""
+    return " union all ".join(
+        f"select {sql_literal(id_type)} as id_type, {id_type} as id_value from ({rows_sql}) where {id_type} is not null"
+        for id_type in IDENTIFIER_TYPES
+    )
+
+
+def _number_new_identifiers(con: duckdb.DuckDBPyConnection, rows_sql: str) -> None:
+    """Give the identifiers not seen before the next id_keys, in (id_type, id_value) order, as
+    `_number_new_orders` does for order_ids. A key never changes once given."""
+    con.execute(
+        "insert into raw.identifier_keys "
+        "select id_type, id_value, (select coalesce(max(id_key), 0) from raw.identifier_keys) "
+        "+ row_number() over (order by id_type, id_value) "
+        f"from (select distinct id_type, id_value from ({_identifier_values_sql(rows_sql)})) as landed "
+        "anti join raw.identifier_keys using (id_type, id_value)"
+    )
+
+
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     for kind in KINDS:
         con.execute(raw_table_ddl(kind))
     con.execute(ORDER_KEYS_DDL)
     _add_order_keys(con)
+    con.execute(IDENTIFIER_KEYS_DDL)
+    _add_identifier_keys(con)
     con.execute(QUARANTINE_DDL)
     con.execute(FILES_DDL)
 
@@ -610,6 +646,42 @@ def _add_order_keys(con: duckdb.DuckDBPyConnection) -> None:
                 f"update raw.{kind} set _order_key = order_keys.order_key from raw.order_keys as order_keys "
                 f"where raw.{kind}.order_id = order_keys.order_id"
             )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def _add_identifier_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """Key the identifiers of a warehouse loaded before raw tables had identifier keys, once."""
+    missing = [
+        kind
+        for kind in PERSON_KINDS
+        if not scalar(
+            con,
+            "select count(*) from information_schema.columns where table_catalog = current_database() "
+            f"and table_schema = 'raw' and table_name = '{kind}' "
+            f"and column_name = '{identifier_key_column(IDENTIFIER_TYPES[0])}'",
+        )
+    ]
+    if not missing:
+        return
+    con.execute("begin transaction")
+    try:
+        for kind in missing:
+            for id_type in IDENTIFIER_TYPES:
+                con.execute(f"alter table raw.{kind} add column {identifier_key_column(id_type)} bigint")
+        _number_new_identifiers(
+            con,
+            " union all ".join(f"select {', '.join(IDENTIFIER_TYPES)} from raw.{kind}" for kind in missing),
+        )
+        for kind in missing:
+            for id_type in IDENTIFIER_TYPES:
+                con.execute(
+                    f"update raw.{kind} set {identifier_key_column(id_type)} = keys.id_key "
+                    f"from raw.identifier_keys as keys where keys.id_type = {sql_literal(id_type)} "
+                    f"and keys.id_value = raw.{kind}.{id_type}"
+                )
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

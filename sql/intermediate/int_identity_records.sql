@@ -1,6 +1,8 @@
 -- One row per (record, identifier): every identifier seen on an order, contact, event or manual tag.
 -- Identifiers that share a record belong to one person (identity stitching links them).
 -- record_key: the record's kind and number as one integer, so the graph joins on one column.
+-- node_id: the identifier's integer key from ingest (raw.identifier_keys), one key space for all
+-- identifier types, so the graph never hashes the identifier strings.
 -- A view: two models read it once each, and writing 20M rows per 10M orders costs more than that.
 -- Each identifier column is read from its source on its own: one column read four times costs
 -- less than holding all four in a union of every record (DuckDB materializes such a CTE).
@@ -15,11 +17,10 @@
     {%- for id_type in ('phone', 'unionid', 'email', 'member_id') %}
         select
             {{ record_key(number, kind) }} as record_key,
-            {{ lit(id_type) }} as id_type,
-            {{ id_type }} as id_value,
+            {{ id_type }}_key as node_id,
             {{ seen_at }} as seen_at
         from {{ ref(model) }}
-        where {{ id_type }} is not null
+        where {{ id_type }}_key is not null
         {{ "union all" if not loop.last }}
     {%- endfor %}
     {{ "union all" if not loop.last }}

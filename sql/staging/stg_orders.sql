@@ -6,6 +6,8 @@
 -- order_key: the order's integer key, given at ingest (raw.order_keys) and never changed; the
 -- version window partitions by it and later models join order lines on it instead of order_id.
 -- order_no: the record number of the order's version inside one build (identity stitching's key).
+-- phone_key, unionid_key, email_key, member_id_key: the identifiers' integer keys from ingest
+-- (raw.identifier_keys), all that identity stitching reads of them; the values stay in raw.orders.
 with landed_files as (
     {{ landed_files(source('orders')) }}
 ),
@@ -50,10 +52,10 @@ versions as (
         orders.refunded_at,
         orders.channel,
         orders.is_gift,
-        orders.phone,
-        orders.unionid,
-        orders.email,
-        orders.member_id,
+        orders._phone_key as phone_key,
+        orders._unionid_key as unionid_key,
+        orders._email_key as email_key,
+        orders._member_id_key as member_id_key,
         landed_files.line_offset + orders._line as version_no
     from {{ source('orders') }} as orders
     inner join landed_files
@@ -72,10 +74,10 @@ current_version as (
         versions.refund_amount,
         versions.channel,
         coalesce(versions.is_gift, false) as is_gift,
-        versions.phone,
-        versions.unionid,
-        versions.email,
-        versions.member_id,
+        versions.phone_key,
+        versions.unionid_key,
+        versions.email_key,
+        versions.member_id_key,
         coalesce(versions.refunded_at, versions.updated_at, versions.created_at) as refund_effective_at
     from versions
     inner join ranked
@@ -111,10 +113,10 @@ select
     -- ids
     order_key,
     order_no,
-    phone,
-    unionid,
-    email,
-    member_id,
+    phone_key,
+    unionid_key,
+    email_key,
+    member_id_key,
     -- attributes
     channel,
     is_gift,
