@@ -621,17 +621,22 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(FILES_DDL)
 
 
-def _add_order_keys(con: duckdb.DuckDBPyConnection) -> None:
-    """Number the orders of a warehouse loaded before raw tables had order keys, once."""
-    missing = [
+def _raw_tables_without(con: duckdb.DuckDBPyConnection, kinds: tuple[str, ...], column: str) -> list[str]:
+    """The raw tables of these kinds that lack a column (a warehouse loaded by an older version)."""
+    return [
         kind
-        for kind in ORDER_KEYED_KINDS
+        for kind in kinds
         if not scalar(
             con,
             "select count(*) from information_schema.columns where table_catalog = current_database() "
-            f"and table_schema = 'raw' and table_name = '{kind}' and column_name = '_order_key'",
+            f"and table_schema = 'raw' and table_name = '{kind}' and column_name = '{column}'",
         )
     ]
+
+
+def _add_order_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """Number the orders of a warehouse loaded before raw tables had order keys, once."""
+    missing = _raw_tables_without(con, ORDER_KEYED_KINDS, "_order_key")
     if not missing:
         return
     con.execute("begin transaction")
@@ -654,16 +659,7 @@ def _add_order_keys(con: duckdb.DuckDBPyConnection) -> None:
 
 def _add_identifier_keys(con: duckdb.DuckDBPyConnection) -> None:
     """Key the identifiers of a warehouse loaded before raw tables had identifier keys, once."""
-    missing = [
-        kind
-        for kind in PERSON_KINDS
-        if not scalar(
-            con,
-            "select count(*) from information_schema.columns where table_catalog = current_database() "
-            f"and table_schema = 'raw' and table_name = '{kind}' "
-            f"and column_name = '{identifier_key_column(IDENTIFIER_TYPES[0])}'",
-        )
-    ]
+    missing = _raw_tables_without(con, PERSON_KINDS, identifier_key_column(IDENTIFIER_TYPES[0]))
     if not missing:
         return
     con.execute("begin transaction")
