@@ -1,19 +1,29 @@
-"""An independent pandas computation of the core customer features, to check the SQL against.
+"""An independent pandas computation of identity and the core customer features, to check the SQL against.
 
-Written separately from sql/: it reads the raw tables and the published identifier map, and
-applies the contract's rules (versions, cut-off, refunds, purchase days) in plain pandas.
+Written separately from sql/ and transforms/identity.py: it reads the raw tables and applies the
+contract's rules (versions, cut-off, refunds, purchase days, identity stitching with junk
+identifiers left out) in plain pandas, with scipy for the connected components.
 """
 
 from __future__ import annotations
 
+import hashlib
+import time
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import duckdb
 import numpy as np
 import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 COUNTED_STATUSES = {"paid", "shipped", "completed", "refunded", "partially_refunded"}
+ID_TYPES = ("phone", "unionid", "email", "member_id")
+ORDER_COLUMNS = (
+    "order_id, status, amount, refund_amount, channel, is_gift, created_at, updated_at, paid_at, "
+    "refunded_at, _loaded_at, _file, _line, _order_key, " + ", ".join(ID_TYPES)
+)
 
 
 def current_orders(raw: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
@@ -32,13 +42,117 @@ def current_orders(raw: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
     return pd.concat([latest_known, earliest], ignore_index=True)
 
 
-def compute(con: duckdb.DuckDBPyConnection, identifiers: pd.DataFrame, as_of: date, tz: str) -> pd.DataFrame:
-    cutoff = pd.Timestamp(datetime(as_of.year, as_of.month, as_of.day, tzinfo=ZoneInfo(tz)))
-    raw = con.sql("select * from raw.orders").df()
+def identity_records(con: duckdb.DuckDBPyConnection, orders: pd.DataFrame, cutoff: pd.Timestamp) -> dict:
+    """Every record known before the cut-off that carries identifiers, with when it was seen.
+
+    Orders are their current versions; contacts, events and manual tags are every row before the
+    cut-off (a contact counts from its signup, or from its load when it has none).
+    """
+    known = {
+        "contact": "coalesce(signup_at, _loaded_at)",
+        "event": "occurred_at",
+        "manual_tag": "tagged_at",
+    }
+    seen = {
+        "contact": "coalesce(signup_at, updated_at, _loaded_at)",
+        "event": "occurred_at",
+        "manual_tag": "tagged_at",
+    }
+    tables = {"contact": "raw.contacts", "event": "raw.events", "manual_tag": "raw.manual_tags"}
+    records = {"order": orders[[*ID_TYPES, "created_at"]].rename(columns={"created_at": "seen_at"})}
+    for kind, table in tables.items():
+        frame = con.sql(
+            f"select {', '.join(ID_TYPES)}, {seen[kind]} as seen_at from {table} where {known[kind]} < ?",
+            params=[cutoff.to_pydatetime()],
+        ).df()
+        frame["seen_at"] = pd.to_datetime(frame["seen_at"], utc=True)
+        records[kind] = frame
+    return records
+
+
+def stitch(records: dict, max_links: int, blocklist: list[dict]) -> pd.DataFrame:
+    """customer_identifiers as the contract defines it: (customer_key, id_type, id_value, first_seen_at).
+
+    Identifiers on one record are one person, transitively. An identifier that shares records with
+    more than max_links distinct other identifiers, or is blocklisted, is junk: it links nobody and
+    belongs to nobody. A customer's key is md5 of its earliest-seen identifier ("type:value", first 16
+    hex digits), the type and then the value breaking ties.
+    """
+    pairs, first_record = [], 0
+    for frame in records.values():
+        frame = frame.reset_index(drop=True)
+        for id_type in ID_TYPES:
+            present = frame[frame[id_type].notna()]
+            pairs.append(
+                pd.DataFrame(
+                    {
+                        "record": present.index.to_numpy() + first_record,
+                        "id_type": id_type,
+                        "id_value": present[id_type].to_numpy(),
+                        "seen_at": present["seen_at"].to_numpy(),
+                    }
+                )
+            )
+        first_record += len(frame)
+    pairs = pd.concat(pairs, ignore_index=True)
+    pairs["node"] = pairs.groupby(["id_type", "id_value"], sort=False).ngroup()
+    nodes = pairs.groupby("node").agg(
+        id_type=("id_type", "first"), id_value=("id_value", "first"), first_seen_at=("seen_at", "min")
+    )
+
+    edges = pairs[["record", "node"]].drop_duplicates()
+    del pairs
+    together = edges.merge(edges, on="record")
+    together = together[together["node_x"] != together["node_y"]].drop_duplicates(["node_x", "node_y"])
+    linked = together.groupby("node_x").size().reindex(nodes.index, fill_value=0)
+    del together
+    blocked = pd.Series(False, index=nodes.index)
+    for entry in blocklist:
+        blocked |= (nodes["id_type"] == entry["id_type"]) & (nodes["id_value"] == entry["id_value"])
+    junk = (linked > max_links) | blocked
+
+    # Records and identifiers are the two sides of one graph: a record joins its usable identifiers.
+    usable = edges[~junk.reindex(edges["node"]).to_numpy()]
+    graph = coo_matrix(
+        (
+            np.ones(len(usable), dtype=np.int8),
+            (usable["node"].to_numpy(), len(nodes) + usable["record"].to_numpy()),
+        ),
+        shape=(len(nodes) + first_record, len(nodes) + first_record),
+    )
+    _, component = connected_components(graph, directed=False)
+    identifiers = nodes[~junk].copy()
+    identifiers["component"] = component[identifiers.index.to_numpy()]
+    earliest = identifiers.sort_values(["component", "first_seen_at", "id_type", "id_value"]).drop_duplicates(
+        "component"
+    )
+    customer_key = pd.Series(
+        [
+            hashlib.md5(f"{t}:{v}".encode()).hexdigest()[:16]
+            for t, v in zip(earliest["id_type"], earliest["id_value"], strict=True)
+        ],
+        index=earliest["component"].to_numpy(),
+    )
+    identifiers["customer_key"] = customer_key.reindex(identifiers["component"]).to_numpy()
+    return identifiers[["customer_key", "id_type", "id_value", "first_seen_at"]].reset_index(drop=True)
+
+
+def read_orders(con: duckdb.DuckDBPyConnection, cutoff: pd.Timestamp) -> pd.DataFrame:
+    raw = con.sql(f"select {ORDER_COLUMNS} from raw.orders").df()
     for column in ("created_at", "updated_at", "paid_at", "refunded_at", "_loaded_at"):
         raw[column] = pd.to_datetime(raw[column], utc=True)
-    orders = current_orders(raw, cutoff)
+    return current_orders(raw, cutoff)
 
+
+def cutoff_of(as_of: date, tz: str) -> pd.Timestamp:
+    return pd.Timestamp(datetime(as_of.year, as_of.month, as_of.day, tzinfo=ZoneInfo(tz)))
+
+
+def compute(
+    con: duckdb.DuckDBPyConnection, orders: pd.DataFrame, identifiers: pd.DataFrame, as_of: date, tz: str
+) -> pd.DataFrame:
+    """The features of every customer with counted orders, from current order versions and identity."""
+    cutoff = cutoff_of(as_of, tz)
     refund_at = orders["refunded_at"].fillna(orders["updated_at"]).fillna(orders["created_at"])
     refund_known = orders["status"].isin(["refunded", "partially_refunded"]) & (refund_at < cutoff)
     amount = orders["amount"].astype(float)
@@ -51,16 +165,16 @@ def compute(con: duckdb.DuckDBPyConnection, identifiers: pd.DataFrame, as_of: da
             np.minimum(orders["refund_amount"].astype(float).fillna(0), amount),
         ),
     )
-    orders["net"] = amount - refund
+    orders = orders.assign(net=amount - refund)
     paid = orders["status"].isin(COUNTED_STATUSES) & (orders["paid_at"].isna() | (orders["paid_at"] < cutoff))
     orders = orders[paid & (orders["net"] > 0)].copy()
     orders["order_date"] = orders["created_at"].dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
     as_of_day = pd.Timestamp(as_of)
 
-    # Each order belongs to the customer of any of its usable identifiers.
+    # Each order belongs to the customer of its usable identifiers (all in one customer).
     long = orders.melt(
         id_vars=["order_id"],
-        value_vars=["phone", "unionid", "email", "member_id"],
+        value_vars=list(ID_TYPES),
         var_name="id_type",
         value_name="id_value",
     ).dropna(subset=["id_value"])
@@ -136,3 +250,18 @@ def compute(con: duckdb.DuckDBPyConnection, identifiers: pd.DataFrame, as_of: da
         out[target] = spend.groupby("customer_key").head(1).set_index("customer_key")[column]
     out.index.name = "customer_key"
     return out.reset_index()
+
+
+def reference(
+    con: duckdb.DuckDBPyConnection, as_of: date, tz: str, max_links: int, blocklist: list[dict]
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """Identity and features from the raw tables: (identifiers, features, seconds per part)."""
+    seconds, started = {}, time.perf_counter()
+    cutoff = cutoff_of(as_of, tz)
+    orders = read_orders(con, cutoff)
+    seconds["orders"] = time.perf_counter() - started
+    identifiers = stitch(identity_records(con, orders, cutoff), max_links, blocklist)
+    seconds["identity"] = time.perf_counter() - started - seconds["orders"]
+    features = compute(con, orders, identifiers, as_of, tz)
+    seconds["features"] = time.perf_counter() - started - seconds["orders"] - seconds["identity"]
+    return identifiers, features, {part: round(value, 2) for part, value in seconds.items()}

@@ -1,4 +1,4 @@
-"""The SQL features against the independent pandas reference, column by column, on generated data."""
+"""Identity and the SQL features against the independent pandas reference, column by column, on generated data."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.reference_features import compute
+from tests.reference_features import reference
 from transforms.build import build
 from transforms.generate import generate
 from transforms.ingest import ingest_landing
@@ -27,14 +27,40 @@ def test_features_match_pandas_reference(make_settings, tmp_path):
     warehouse = Warehouse(settings)
     published = duckdb.connect(str(warehouse.published_path), read_only=True)
     sql_features = published.sql("select * from customer_features where order_count > 0").df()
-    identifiers = published.sql("select customer_key, id_type, id_value from customer_identifiers").df()
+    sql_identifiers = published.sql(
+        "select customer_key, id_type, id_value, first_seen_at from customer_identifiers"
+    ).df()
+    sql_junk = published.sql("select id_type, id_value from identity_junk_identifiers").df()
     published.close()
     with warehouse.work() as con:
-        reference = compute(con, identifiers, AS_OF, settings.timezone)
+        identifiers, reference_features, _ = reference(
+            con,
+            AS_OF,
+            settings.timezone,
+            int(settings.get("identity.max_links_per_identifier")),
+            settings.get("identity.blocklist") or [],
+        )
+
+    # Identity: every usable identifier in the same customer, under the same key. The generated
+    # data has a shared shop phone (junk) and people whose contacts and orders merge histories.
+    assert not sql_junk.empty
+    assert set(sql_junk["id_value"]).isdisjoint(identifiers["id_value"])
+    assert sql_identifiers["customer_key"].nunique() < len(sql_identifiers)
+    identity = sql_identifiers.merge(
+        identifiers, on=["id_type", "id_value"], how="outer", suffixes=("_sql", "_ref"), indicator=True
+    )
+    assert (identity["_merge"] == "both").all(), identity["_merge"].value_counts()
+    assert (identity["customer_key_sql"] == identity["customer_key_ref"]).all(), identity[
+        identity["customer_key_sql"] != identity["customer_key_ref"]
+    ].head()
+    assert (
+        pd.to_datetime(identity["first_seen_at_sql"], utc=True)
+        == pd.to_datetime(identity["first_seen_at_ref"], utc=True)
+    ).all()
 
     assert len(sql_features) > 5_000
     merged = sql_features.merge(
-        reference, on="customer_key", how="outer", suffixes=("_sql", "_ref"), indicator=True
+        reference_features, on="customer_key", how="outer", suffixes=("_sql", "_ref"), indicator=True
     )
     assert (merged["_merge"] == "both").all(), merged["_merge"].value_counts()
     exact = [
