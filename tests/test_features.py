@@ -89,7 +89,8 @@ def test_bob_histories_merge_and_unpaid_orders_do_not_count(built):
     assert features_of(built, "unionid", "oB")["customer_key"] == bob["customer_key"]
     assert (bob["order_count"], bob["total_spend"], bob["purchase_days"]) == (2, Decimal("600.00"), 2)
     assert (bob["median_repurchase_interval_days"], bob["expected_next_order_date"]) == (14, date(2026, 3, 1))
-    assert (bob["recency_days"], bob["tenure_days"], bob["campaigns_joined"]) == (23, 37, 1)
+    # Three campaign events: 618 twice and one without a campaign id make one campaign joined.
+    assert (bob["recency_days"], bob["tenure_days"], bob["campaigns_joined"], bob["events"]) == (23, 37, 1, 3)
     assert bob["days_to_first_order"] == 12
 
 

@@ -18,9 +18,24 @@ events as (
     select
         customer_no,
         event_type,
-        duration_seconds,
-        campaign_id
+        duration_seconds
     from {{ ref('int_customer_events') }}
+),
+
+-- Distinct campaigns per customer from their own scan of the campaign events: a count(distinct)
+-- beside the other counts made DuckDB hold all 6.3M events for a second pass (0.7 s at 10M orders).
+campaigns as (
+    select
+        customer_no,
+        count(*) as campaigns_joined
+    from (
+        select distinct
+            customer_no,
+            campaign_id
+        from {{ ref('int_customer_events') }}
+        where event_type = 'campaign' and campaign_id is not null
+    ) as joined_campaigns
+    group by customer_no
 ),
 
 engagement as (
@@ -28,7 +43,6 @@ engagement as (
         customer_no,
         count(case when event_type = 'content_view' then 1 end) as content_views,
         sum(case when event_type = 'content_view' then coalesce(duration_seconds, 0) else 0 end) as content_seconds,
-        count(distinct case when event_type = 'campaign' then campaign_id end) as campaigns_joined,
         count(case when event_type = 'referral' then 1 end) as referrals,
         count(case when event_type = 'checkin' then 1 end) as checkins,
         count(*) as events
@@ -95,7 +109,7 @@ features as (
         -- engagement
         coalesce(engagement.content_views, 0) as content_views,
         coalesce(engagement.content_seconds, 0) as content_seconds,
-        coalesce(engagement.campaigns_joined, 0) as campaigns_joined,
+        coalesce(campaigns.campaigns_joined, 0) as campaigns_joined,
         coalesce(engagement.referrals, 0) as referrals,
         coalesce(engagement.checkins, 0) as checkins,
         coalesce(engagement.events, 0) as events,
@@ -121,6 +135,7 @@ features as (
     left join order_features on customers.customer_no = order_features.customer_no
     left join item_features on customers.customer_no = item_features.customer_no
     left join engagement on customers.customer_no = engagement.customer_no
+    left join campaigns on customers.customer_no = campaigns.customer_no
 )
 
 select * from features
