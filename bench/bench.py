@@ -31,6 +31,19 @@ REFERENCE_WORK_MODELS = (
     "int_customer_order_features",
     "int_customer_item_features",
 )
+# The steps from the raw tables to customer_features, as the DAG runs them.
+THREE_STEPS = ("staging", "identity", "features")
+
+
+def three_step_run(phase: dict) -> dict:
+    """What a phase that ran the three steps says about them: seconds, per step, the reference's work."""
+    steps = {step: phase["steps_seconds"][step] for step in THREE_STEPS}
+    return {
+        "seconds": round(sum(steps.values()), 2),
+        "steps_seconds": steps,
+        "reference_work_seconds": round(sum(phase["model_seconds"][m] for m in REFERENCE_WORK_MODELS), 2),
+        "peak_rss_gb": phase["peak_rss_gb"],
+    }
 
 
 def child(code: str, env: dict | None = None) -> dict:
@@ -138,9 +151,7 @@ def main() -> None:
     # The three steps as the DAG runs them. Their models include customer_identifiers,
     # customer_monthly_spend and customer_content_engagement, which customer_features does not read:
     # customer_features_path_seconds counts only customer_features and the models it reads.
-    build["raw_to_customer_features_seconds"] = round(
-        sum(steps[s] for s in ("staging", "identity", "features")), 2
-    )
+    build["raw_to_customer_features_seconds"] = three_step_run(build)["seconds"]
     build["tags_share_of_features"] = round(steps["tags"] / steps["features"], 3)
     build["segments_and_insights_seconds"] = round(steps["segments"] + steps["insights"], 2)
     results["build"] = build
@@ -151,22 +162,17 @@ def main() -> None:
         "from transforms.build import BuildResult, run_step\n"
         f"as_of = date.fromisoformat({AS_OF!r})\n"
         "result = BuildResult(as_of=as_of)\n"
-        "for step in ('staging', 'identity', 'features'):\n"
+        f"for step in {THREE_STEPS!r}:\n"
         "    run_step(settings, as_of, step, result=result)\n"
         "print(json.dumps({'steps_seconds': {k: round(v, 2) for k, v in result.stages.items()},"
         " 'model_seconds': {r.name: round(r.seconds, 2) for r in result.runs}}))"
     )
-    runs = [child(code) for _ in range(args.repeat)]
-    for run in runs:
-        run["seconds"] = round(sum(run["steps_seconds"].values()), 2)
-        print(
-            f"raw -> customer_features: {run['seconds']} s {run['steps_seconds']}, {run['peak_rss_gb']} GB",
-            flush=True,
-        )
-    if not runs:  # --repeat 0: the build's own run of the three steps (its peak is the whole build's)
-        runs = [{**build, "seconds": build["raw_to_customer_features_seconds"]}]
-    for run in runs:
-        run["reference_work_seconds"] = round(sum(run["model_seconds"][m] for m in REFERENCE_WORK_MODELS), 2)
+    runs = []
+    for _ in range(args.repeat):
+        runs.append(three_step_run(child(code)))
+        print(f"raw -> customer_features: {runs[-1]}", flush=True)
+    # --repeat 0: the build's own run of the three steps (its peak memory is the whole build's).
+    runs = runs or [three_step_run(build)]
     three_steps = {
         "seconds_median": round(statistics.median(r["seconds"] for r in runs), 2),
         "seconds_runs": [r["seconds"] for r in runs],
@@ -174,10 +180,7 @@ def main() -> None:
         "reference_work_seconds_median": round(
             statistics.median(r["reference_work_seconds"] for r in runs), 2
         ),
-        "runs": [
-            {k: r[k] for k in ("seconds", "steps_seconds", "reference_work_seconds", "peak_rss_gb")}
-            for r in runs
-        ],
+        "runs": runs,
     }
     results["raw_to_customer_features"] = three_steps
 
