@@ -1,4 +1,5 @@
--- One row per line of a counted order, with the product's category, price line and cycle.
+-- One row per line of a counted order, with the product's category, subcategory and price line
+-- (as their numbers in stg_products) and its consumption cycle.
 -- A re-sent line (same order and sku) replaces the earlier one: the one loaded last wins, and
 -- version_no is in load order. The versions are ranked after the join to the orders, so the
 -- window partitions by the integer order_no instead of the order_id.
@@ -26,9 +27,9 @@ select
     lines.sku,
     lines.quantity,
     coalesce(lines.price, products.list_price, 0) * lines.quantity as line_amount,
-    products.category,
-    products.subcategory,
-    products.price_line,
+    products.category_no,
+    products.subcategory_no,
+    products.price_line_no,
     products.cycle_days
 from lines
 left join {{ ref('stg_products') }} as products
