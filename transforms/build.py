@@ -7,6 +7,7 @@ failed build leaves the previous tables in place for readers.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from transforms.errors import SegflowError
 from transforms.failpoints import failpoint
 from transforms.ingest import ensure_raw_tables
 from transforms.models import Model, ModelRun, Project, discover_sql_models, materialize
+from transforms.schema import IDENTIFIER_TYPES
 from transforms.settings import Settings
 from transforms.warehouse import Warehouse
 
@@ -43,6 +45,21 @@ def landed_files_sql(relation: str) -> str:
 RECORD_KINDS = ("order", "contact", "event", "manual_tag")
 
 
+# The staging models whose rows are identity records: the column that numbers a record inside one
+# build, its kind, and when its identifiers were seen. Each carries a key column per identifier type.
+IDENTITY_SOURCES = (
+    {"model": "stg_orders", "record_no": "order_no", "kind": "order", "seen_at": "created_at"},
+    {
+        "model": "stg_contacts",
+        "record_no": "record_no",
+        "kind": "contact",
+        "seen_at": "coalesce(signup_at, recorded_at)",
+    },
+    {"model": "stg_events", "record_no": "record_no", "kind": "event", "seen_at": "occurred_at"},
+    {"model": "stg_manual_tags", "record_no": "record_no", "kind": "manual_tag", "seen_at": "tagged_at"},
+)
+
+
 def record_key_sql(column: str, kind: str) -> str:
     return f"{column} * {len(RECORD_KINDS)} + {RECORD_KINDS.index(kind)}"
 
@@ -63,6 +80,9 @@ def render_variables(settings: Settings, as_of: date) -> dict:
         "purpose_gift_min_share": float(settings.get("features.purpose_gift_min_share")),
         "purpose_self_max_share": float(settings.get("features.purpose_self_max_share")),
         "hour_bands": settings.get("features.hour_bands"),
+        "identity_sources": IDENTITY_SOURCES,
+        "identifier_types": list(IDENTIFIER_TYPES),
+        "identifier_pairs": list(itertools.combinations(IDENTIFIER_TYPES, 2)),
         "max_links_per_identifier": int(settings.get("identity.max_links_per_identifier")),
         "identity_blocklist": settings.get("identity.blocklist") or [],
         "date_after": lambda days: f"date '{(as_of + timedelta(days=int(days))).isoformat()}'",

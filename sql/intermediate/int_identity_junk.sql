@@ -2,24 +2,40 @@
 -- phone, "0000", a test email) or on the blocklist. Junk is not used to stitch people together.
 -- Temporary: only models of its own build step read it.
 {{ config(materialized='temporary') }}
-with edges as (
-    select * from {{ ref('int_identity_edges') }}
+-- Every pair of identifiers on one record, lower key first, read from the staging rows one pair of
+-- identifier columns at a time. Keys are one space across the types, so the two columns of a pair
+-- never hold the same key. A record with one identifier (86% of them at 10M orders) makes no pair:
+-- the self-join of every record's identifiers this replaced took 5.0 s at 10M orders, this 1.5 s.
+with record_pairs as (
+    {%- for source in identity_sources %}
+        {%- set last_source = loop.last %}
+        {%- for first_type, second_type in identifier_pairs %}
+            select
+                least({{ first_type }}_key, {{ second_type }}_key) as node_id,
+                greatest({{ first_type }}_key, {{ second_type }}_key) as other_node_id
+            from {{ ref(source.model) }}
+            where {{ first_type }}_key is not null and {{ second_type }}_key is not null
+            {{ "union all" if not (last_source and loop.last) }}
+        {%- endfor %}
+    {%- endfor %}
 ),
 
 pairs as (
     select distinct
-        a.node_id,
-        b.node_id as other_node_id
-    from edges as a
-    inner join edges as b
-        on a.record_key = b.record_key and a.node_id <> b.node_id
+        node_id,
+        other_node_id
+    from record_pairs
 ),
 
 links as (
     select
         node_id,
         count(*) as linked_identifiers
-    from pairs
+    from (
+        select node_id from pairs
+        union all
+        select other_node_id as node_id from pairs
+    ) as pair_ends
     group by node_id
 ),
 

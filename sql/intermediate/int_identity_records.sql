@@ -7,19 +7,13 @@
 -- Each identifier column is read from its source on its own: one column read four times costs
 -- less than holding all four in a union of every record (DuckDB materializes such a CTE).
 {{ config(materialized='view') }}
-{%- set sources = [
-    ('stg_orders', 'order_no', 'order', 'created_at'),
-    ('stg_contacts', 'record_no', 'contact', 'coalesce(signup_at, recorded_at)'),
-    ('stg_events', 'record_no', 'event', 'occurred_at'),
-    ('stg_manual_tags', 'record_no', 'manual_tag', 'tagged_at'),
-] %}
-{%- for model, number, kind, seen_at in sources %}
-    {%- for id_type in ('phone', 'unionid', 'email', 'member_id') %}
+{%- for source in identity_sources %}
+    {%- for id_type in identifier_types %}
         select
-            {{ record_key(number, kind) }} as record_key,
+            {{ record_key(source.record_no, source.kind) }} as record_key,
             {{ id_type }}_key as node_id,
-            {{ seen_at }} as seen_at
-        from {{ ref(model) }}
+            {{ source.seen_at }} as seen_at
+        from {{ ref(source.model) }}
         where {{ id_type }}_key is not null
         {{ "union all" if not loop.last }}
     {%- endfor %}
