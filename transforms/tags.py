@@ -183,10 +183,12 @@ def _group_select(group: TagGroup, as_of: str, date_before) -> str:
             else "answer"
         )
         return (
-            f"select customer_key, tag from (select customer_key, {tag} as tag, row_number() over ("
-            "partition by customer_key order by occurred_at desc, answer) as answer_rank "
+            "select customers.customer_key, answers.tag from (select customer_no, "
+            f"{tag} as tag, row_number() over ("
+            "partition by customer_no order by occurred_at desc, answer) as answer_rank "
             "from int.int_customer_events where event_type = 'questionnaire' "
-            f"and question = {quote(config['question'])}) as answers where answer_rank = 1 and tag is not null"
+            f"and question = {quote(config['question'])}) as answers "
+            f"{EVENT_OWNERS.format(alias='answers')} where answers.answer_rank = 1 and answers.tag is not null"
         )
     if group.source == "content":
         topics = config["topics"]
@@ -198,9 +200,11 @@ def _group_select(group: TagGroup, as_of: str, date_before) -> str:
             else f"sum(coalesce(duration_seconds, 0)) >= {int(config['min_seconds'])}"
         )
         return (
-            f"select customer_key, case topic {renamed} end as tag from int.int_customer_events "
+            "select customers.customer_key, views.tag from ("
+            f"select customer_no, case topic {renamed} end as tag from int.int_customer_events "
             f"where event_type = 'content_view' and event_date >= {date_before(window)} "
-            f"and topic in ({', '.join(quote(t) for t in topics)}) group by customer_key, topic having {threshold}"
+            f"and topic in ({', '.join(quote(t) for t in topics)}) group by customer_no, topic having {threshold}"
+            f") as views {EVENT_OWNERS.format(alias='views')}"
         )
     manual_group = quote(config.get("tag_group", group.name))
     return (
@@ -210,6 +214,10 @@ def _group_select(group: TagGroup, as_of: str, date_before) -> str:
         "on owners.record_kind = 'manual_tag' and manual.record_no = owners.record_no "
         f"where manual.tag_group = {manual_group}) as actions where action_rank = 1 and action = 'add'"
     )
+
+
+# int_customer_events is keyed by customer_no; tags name customers by customer_key.
+EVENT_OWNERS = "inner join int.int_customers as customers on {alias}.customer_no = customers.customer_no"
 
 
 def tag_models(settings: Settings, variables: dict) -> list[Model]:
@@ -226,6 +234,7 @@ def tag_models(settings: Settings, variables: dict) -> list[Model]:
         "customer_features",
         "customer_segments",
         "int_customer_events",
+        "int_customers",
         "stg_manual_tags",
         "int_record_customers",
     )

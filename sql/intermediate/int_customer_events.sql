@@ -1,9 +1,9 @@
--- One row per engagement event that belongs to a customer.
--- The owner comes from int_record_labels and the key from int_customers (one row per customer):
--- int_record_customers would find the key by a distinct over every identifier of int_identity.
+-- One row per engagement event that belongs to a customer, keyed by customer_no (the owner, from
+-- int_record_labels). Readers that publish a customer_key join int_customers on customer_no after
+-- they aggregate: carrying the 16-character key on every event took 5.0-5.4 s to write at 10M orders
+-- (6.3M events) against 2.5-2.8 s without it.
 select
-    customers.customer_key,
-    customers.customer_no,
+    labels.customer_no,
     events.event_type,
     events.topic,
     events.duration_seconds,
@@ -15,5 +15,3 @@ select
 from {{ ref('stg_events') }} as events
 inner join {{ ref('int_record_labels') }} as labels
     on labels.record_kind = 'event' and events.record_no = labels.record_no
-inner join {{ ref('int_customers') }} as customers
-    on labels.customer_no = customers.customer_no
