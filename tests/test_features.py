@@ -127,6 +127,42 @@ def test_monthly_spend(built):
     ]
 
 
+def test_content_engagement_per_topic_before_the_cut_off(built):
+    # Alice's third view of 白茶 is on the as-of day itself, so it does not count yet.
+    alice_key = features_of(built, "unionid", "oA")["customer_key"]
+    assert published_rows(
+        built,
+        "select customer_key, as_of_date, topic, views, seconds, last_viewed_date from customer_content_engagement",
+    ) == [(alice_key, AS_OF, "白茶", 2, 180, date(2026, 3, 9))]
+
+
+def test_checkin_routing_takes_the_first_check_in_a_week_before(built, tmp_path):
+    # Alice (a buyer) and carol (never ordered, not a member) joined the check-in group on 3 March;
+    # alice checked in again later and bob only on 4 March, so only the first two leave it today.
+    checkins = write_csv(
+        tmp_path / "checkins.csv",
+        "event_type,occurred_at,unionid,phone,topic,duration_seconds,campaign_id",
+        "checkin,2026-03-03T09:00:00+08:00,oA,,,,",
+        "checkin,2026-03-05T09:00:00+08:00,oA,,,,",
+        "checkin,2026-03-03T20:00:00+08:00,,13900000003,,,",
+        "checkin,2026-03-04T09:00:00+08:00,oB,,,,",
+    )
+    ingest(built, [checkins], "events")
+    build(built, AS_OF, run_checks=False)
+    keys = {
+        name: features_of(built, id_type, value)["customer_key"]
+        for name, id_type, value in (("alice", "unionid", "oA"), ("carol", "phone", "13900000003"))
+    }
+    rows = published_rows(
+        built,
+        "select customer_key, checkin_joined_date, route_to_group from action_checkin_routing order by 3",
+    )
+    assert rows == [
+        (keys["alice"], date(2026, 3, 3), "会员群"),
+        (keys["carol"], date(2026, 3, 3), "综合福利群"),
+    ]
+
+
 def test_rerun_is_identical_and_earlier_as_of_sees_less(built):
     before = published_rows(built, "select * from customer_features order by customer_key")
     build(built, AS_OF, run_checks=False)
