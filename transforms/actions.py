@@ -9,6 +9,7 @@ from transforms.expressions import compile_expression
 from transforms.models import Model
 from transforms.rules import Rule, first_match, quote
 from transforms.settings import Settings
+from transforms.tags import with_customer_key
 from transforms.warehouse import Warehouse
 
 
@@ -37,10 +38,12 @@ def action_models(settings: Settings, variables: dict) -> list[Model]:
         f"select {variables['as_of_date']} as as_of_date, f.customer_key, checkins.joined_date as checkin_joined_date, "
         f"{route} as route_to_group, f.order_count, f.favorite_subcategory, f.opted_out, f.marketing_consent "
         "from pub.customer_features as f inner join ("
-        "select customers.customer_key, min(events.event_date) as joined_date from int.int_customer_events as events "
-        "inner join int.int_customers as customers on events.customer_no = customers.customer_no "
-        "where events.event_type = 'checkin' group by customers.customer_key) as checkins "
-        "on f.customer_key = checkins.customer_key "
+        + with_customer_key(
+            "select customer_no, min(event_date) as joined_date from int.int_customer_events "
+            "where event_type = 'checkin' group by customer_no",
+            "joined_date",
+        )
+        + ") as checkins on f.customer_key = checkins.customer_key "
         f"where checkins.joined_date = {variables['date_before'](days)}"
     )
     return [

@@ -182,14 +182,13 @@ def _group_select(group: TagGroup, as_of: str, date_before) -> str:
             if answers
             else "answer"
         )
-        return (
-            "select customers.customer_key, answers.tag from (select customer_no, "
-            f"{tag} as tag, row_number() over ("
+        latest_answers = (
+            f"select customer_no, tag from (select customer_no, {tag} as tag, row_number() over ("
             "partition by customer_no order by occurred_at desc, answer) as answer_rank "
             "from int.int_customer_events where event_type = 'questionnaire' "
-            f"and question = {quote(config['question'])}) as answers "
-            f"{EVENT_OWNERS.format(alias='answers')} where answers.answer_rank = 1 and answers.tag is not null"
+            f"and question = {quote(config['question'])}) as answers where answer_rank = 1 and tag is not null"
         )
+        return with_customer_key(latest_answers, "tag")
     if group.source == "content":
         topics = config["topics"]
         renamed = " ".join(f"when {quote(k)} then {quote(v)}" for k, v in topics.items())
@@ -199,13 +198,12 @@ def _group_select(group: TagGroup, as_of: str, date_before) -> str:
             if config.get("min_views")
             else f"sum(coalesce(duration_seconds, 0)) >= {int(config['min_seconds'])}"
         )
-        return (
-            "select customers.customer_key, views.tag from ("
+        topic_views = (
             f"select customer_no, case topic {renamed} end as tag from int.int_customer_events "
             f"where event_type = 'content_view' and event_date >= {date_before(window)} "
             f"and topic in ({', '.join(quote(t) for t in topics)}) group by customer_no, topic having {threshold}"
-            f") as views {EVENT_OWNERS.format(alias='views')}"
         )
+        return with_customer_key(topic_views, "tag")
     manual_group = quote(config.get("tag_group", group.name))
     return (
         "select customer_key, tag from (select owners.customer_key, manual.tag, manual.action, row_number() over ("
@@ -216,8 +214,15 @@ def _group_select(group: TagGroup, as_of: str, date_before) -> str:
     )
 
 
-# int_customer_events is keyed by customer_no; tags name customers by customer_key.
-EVENT_OWNERS = "inner join int.int_customers as customers on {alias}.customer_no = customers.customer_no"
+def with_customer_key(by_customer_no: str, columns: str) -> str:
+    """Rows keyed by customer_no (as int_customer_events is) with each customer's customer_key.
+
+    Readers of the events aggregate by customer_no first and join the key here, on fewer rows.
+    """
+    return (
+        f"select customers.customer_key, grouped.{columns} from ({by_customer_no}) as grouped "
+        "inner join int.int_customers as customers on grouped.customer_no = customers.customer_no"
+    )
 
 
 def tag_models(settings: Settings, variables: dict) -> list[Model]:
