@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.conftest import FIXTURES, published_rows, write_csv
+from transforms.actions import unpaid_reminders
 from transforms.build import build
 from transforms.ingest import ingest
 
@@ -161,6 +163,45 @@ def test_checkin_routing_takes_the_first_check_in_a_week_before(built, tmp_path)
         (keys["alice"], date(2026, 3, 3), "会员群"),
         (keys["carol"], date(2026, 3, 3), "综合福利群"),
     ]
+
+
+def test_unpaid_reminders_pick_the_orders_that_crossed_a_mark_in_the_last_interval(built, tmp_path):
+    # The reminder runs every 10 minutes with marks at 10 minutes and 24 hours: at 12:00 it takes
+    # orders created in (11:40, 11:50] and, a day earlier, in (11:50, 12:00], still unpaid.
+    unpaid = write_csv(
+        tmp_path / "unpaid.csv",
+        "order_id,created_at,updated_at,paid_at,status,amount,refund_amount,refunded_at,channel,is_gift,phone,unionid,email",
+        "U1,2026-03-10T11:45:00+08:00,,,created,88,,,miniprogram,false,13900000001,,",
+        "U2,2026-03-10T11:50:00+08:00,,,created,66,,,tmall,false,13900000099,,",
+        # Reminded by the run before (the window is open at its start).
+        "U3,2026-03-10T11:40:00+08:00,,,created,55,,,tmall,false,13900000093,,",
+        # Paid before the run: not reminded.
+        "U4,2026-03-10T11:45:00+08:00,,,created,44,,,tmall,false,13900000094,,",
+        "U4,2026-03-10T11:45:00+08:00,2026-03-10T11:55:00+08:00,2026-03-10T11:55:00+08:00,paid,44,,,tmall,false,13900000094,,",
+        # Paid after the run: still unpaid as of 12:00.
+        "U5,2026-03-10T11:46:00+08:00,,,created,33,,,tmall,false,,oB,",
+        "U5,2026-03-10T11:46:00+08:00,2026-03-10T12:05:00+08:00,2026-03-10T12:05:00+08:00,paid,33,,,tmall,false,,oB,",
+        "U6,2026-03-09T11:55:00+08:00,,,created,22,,,tmall,false,13900000096,,",
+        # Cancelled: not reminded.
+        "U7,2026-03-09T11:56:00+08:00,2026-03-09T12:10:00+08:00,,cancelled,11,,,tmall,false,13900000097,,",
+    )
+    ingest(built, [unpaid], "orders")
+    at = datetime(2026, 3, 10, 12, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert unpaid_reminders(built, at) == 4
+    alice = features_of(built, "phone", "13900000001")["customer_key"]
+    bob = features_of(built, "unionid", "oB")["customer_key"]
+    query = (
+        "select reminder_minutes, order_id, customer_key, phone from action_unpaid_reminders order by 1, 2"
+    )
+    expected = [
+        (10, "U1", alice, "13900000001"),
+        (10, "U2", None, "13900000099"),
+        (10, "U5", bob, None),
+        (1440, "U6", None, "13900000096"),
+    ]
+    assert published_rows(built, query) == expected
+    unpaid_reminders(built, at)
+    assert published_rows(built, query) == expected
 
 
 def test_rerun_is_identical_and_earlier_as_of_sees_less(built):

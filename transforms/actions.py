@@ -8,6 +8,7 @@ from transforms.errors import SegflowError
 from transforms.expressions import compile_expression
 from transforms.models import Model
 from transforms.rules import Rule, first_match, quote
+from transforms.schema import IDENTIFIER_TYPES
 from transforms.settings import Settings
 from transforms.tags import with_customer_key
 from transforms.warehouse import Warehouse
@@ -68,8 +69,9 @@ def unpaid_reminders(settings: Settings, at: datetime) -> int:
     lookups = " ".join(
         f"left join pub.customer_identifiers as by_{kind} on by_{kind}.id_type = '{kind}' "
         f"and by_{kind}.id_value = unpaid.{kind}"
-        for kind in ("phone", "unionid", "email", "member_id")
+        for kind in IDENTIFIER_TYPES
     )
+    customer_key = ", ".join(f"by_{kind}.customer_key" for kind in IDENTIFIER_TYPES)
     sql = f"""
 create or replace table pub.action_unpaid_reminders as
 with versions as (
@@ -82,8 +84,7 @@ with versions as (
 unpaid as (select * from versions where version_rank = 1 and status = 'created')
 select cast({quote(at.isoformat())} as timestamptz) as reminder_at, marks.reminder_minutes,
     unpaid.order_id, unpaid.created_at, unpaid.amount, unpaid.channel,
-    coalesce(by_phone.customer_key, by_unionid.customer_key, by_email.customer_key, by_member_id.customer_key)
-        as customer_key,
+    coalesce({customer_key}) as customer_key,
     unpaid.phone, unpaid.unionid
 from unpaid
 inner join ({windows}) as marks
