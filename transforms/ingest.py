@@ -476,18 +476,18 @@ def _load_files(
     good_rows = f"select * from landing_checked where not ({any_error})"
     key_columns, key_values, key_joins = [], [], []
     if kind in ORDER_KEYED_KINDS:
-        _number_new_orders(con, f"select order_id from ({good_rows})")
+        _key_orders(con, f"select order_id from ({good_rows})")
         key_columns.append("_order_key")
         key_values.append("order_keys.order_key")
-        key_joins.append(" join raw.order_keys as order_keys using (order_id)")
+        key_joins.append(" join landed_order_keys as order_keys using (order_id)")
     if kind in PERSON_KINDS:
-        _number_new_identifiers(con, good_rows)
+        _key_identifiers(con, good_rows)
         for id_type in IDENTIFIER_TYPES:
             keys = f"{id_type}_keys"
             key_columns.append(identifier_key_column(id_type))
             key_values.append(f"{keys}.id_key")
             key_joins.append(
-                f" left join raw.identifier_keys as {keys} on {keys}.id_type = {sql_literal(id_type)} "
+                f" left join landed_identifier_keys as {keys} on {keys}.id_type = {sql_literal(id_type)} "
                 f"and {keys}.id_value = landing_checked.{id_type}"
             )
     con.execute(
@@ -497,6 +497,8 @@ def _load_files(
         f"where not ({any_error}) order by _source_file, _line",
         [loaded_at],
     )
+    con.execute("drop table if exists landed_order_keys")
+    con.execute("drop table if exists landed_identifier_keys")
     con.execute(
         "insert into pub.ingest_quarantine select _source_file, line, field, value, reason, _batch, ?, ? "
         "from landing_quarantine join landing_batches using (_source_file) order by _source_file, line, field",
@@ -578,16 +580,27 @@ def ingest(
     return results
 
 
-def _number_new_orders(con: duckdb.DuckDBPyConnection, order_ids_sql: str) -> None:
+def _key_orders(con: duckdb.DuckDBPyConnection, order_ids_sql: str) -> None:
     """Give the order_ids not seen before the next order keys, in order_id order (so loading the
-    same files into a new warehouse numbers them alike). A key never changes once given."""
+    same files into a new warehouse numbers them alike), and leave every landed order_id's key in
+    the temp table landed_order_keys. A key never changes once given.
+
+    Rows look their keys up in landed_order_keys, not raw.order_keys: a lookup table sized by the
+    batch, not by every order ever loaded (42M keys by the eighth month of 100M orders a year)."""
+    con.execute(
+        f"create or replace temp table landed_order_ids as select distinct order_id from ({order_ids_sql})"
+    )
     con.execute(
         "insert into raw.order_keys "
         "select order_id, (select coalesce(max(order_key), 0) from raw.order_keys) "
         "+ row_number() over (order by order_id) "
-        f"from (select distinct order_id from ({order_ids_sql})) as landed "
-        "anti join raw.order_keys using (order_id)"
+        "from landed_order_ids anti join raw.order_keys using (order_id)"
     )
+    con.execute(
+        "create or replace temp table landed_order_keys as "
+        "select order_id, order_key from raw.order_keys semi join landed_order_ids using (order_id)"
+    )
+    con.execute("drop table landed_order_ids")
 
 
 def _identifier_values_sql(rows_sql: str) -> str:
@@ -598,16 +611,25 @@ def _identifier_values_sql(rows_sql: str) -> str:
     )
 
 
-def _number_new_identifiers(con: duckdb.DuckDBPyConnection, rows_sql: str) -> None:
-    """Give the identifiers not seen before the next id_keys, in (id_type, id_value) order, as
-    `_number_new_orders` does for order_ids. A key never changes once given."""
+def _key_identifiers(con: duckdb.DuckDBPyConnection, rows_sql: str) -> None:
+    """Give the identifiers not seen before the next id_keys, in (id_type, id_value) order, and
+    leave every landed identifier's key in the temp table landed_identifier_keys, as `_key_orders`
+    does for order_ids. A key never changes once given."""
+    con.execute(
+        "create or replace temp table landed_identifiers as "
+        f"select distinct id_type, id_value from ({_identifier_values_sql(rows_sql)})"
+    )
     con.execute(
         "insert into raw.identifier_keys "
         "select id_type, id_value, (select coalesce(max(id_key), 0) from raw.identifier_keys) "
         "+ row_number() over (order by id_type, id_value) "
-        f"from (select distinct id_type, id_value from ({_identifier_values_sql(rows_sql)})) as landed "
-        "anti join raw.identifier_keys using (id_type, id_value)"
+        "from landed_identifiers anti join raw.identifier_keys using (id_type, id_value)"
     )
+    con.execute(
+        "create or replace temp table landed_identifier_keys as select id_type, id_value, id_key "
+        "from raw.identifier_keys semi join landed_identifiers using (id_type, id_value)"
+    )
+    con.execute("drop table landed_identifiers")
 
 
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -643,14 +665,13 @@ def _add_order_keys(con: duckdb.DuckDBPyConnection) -> None:
     try:
         for kind in missing:
             con.execute(f"alter table raw.{kind} add column _order_key bigint")
-        _number_new_orders(
-            con, " union all ".join(f"select order_id from raw.{kind}" for kind in ORDER_KEYED_KINDS)
-        )
+        _key_orders(con, " union all ".join(f"select order_id from raw.{kind}" for kind in ORDER_KEYED_KINDS))
         for kind in missing:
             con.execute(
-                f"update raw.{kind} set _order_key = order_keys.order_key from raw.order_keys as order_keys "
+                f"update raw.{kind} set _order_key = order_keys.order_key from landed_order_keys as order_keys "
                 f"where raw.{kind}.order_id = order_keys.order_id"
             )
+        con.execute("drop table landed_order_keys")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -667,7 +688,7 @@ def _add_identifier_keys(con: duckdb.DuckDBPyConnection) -> None:
         for kind in missing:
             for id_type in IDENTIFIER_TYPES:
                 con.execute(f"alter table raw.{kind} add column {identifier_key_column(id_type)} bigint")
-        _number_new_identifiers(
+        _key_identifiers(
             con,
             " union all ".join(f"select {', '.join(IDENTIFIER_TYPES)} from raw.{kind}" for kind in missing),
         )
@@ -675,9 +696,10 @@ def _add_identifier_keys(con: duckdb.DuckDBPyConnection) -> None:
             for id_type in IDENTIFIER_TYPES:
                 con.execute(
                     f"update raw.{kind} set {identifier_key_column(id_type)} = keys.id_key "
-                    f"from raw.identifier_keys as keys where keys.id_type = {sql_literal(id_type)} "
+                    f"from landed_identifier_keys as keys where keys.id_type = {sql_literal(id_type)} "
                     f"and keys.id_value = raw.{kind}.{id_type}"
                 )
+        con.execute("drop table landed_identifier_keys")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
