@@ -204,31 +204,6 @@ def test_unpaid_reminders_pick_the_orders_that_crossed_a_mark_in_the_last_interv
     assert published_rows(built, query) == expected
 
 
-def test_a_load_read_in_passes_builds_the_same_tables(make_settings, tmp_path):
-    # megabytes_per_pass 0: every file is a pass of its own, inside the load's one transaction.
-    def split(kind: str, parts: int) -> list:
-        header, *rows = (FIXTURES / "features" / f"{kind}.csv").read_text(encoding="utf-8").splitlines()
-        return [write_csv(tmp_path / f"{kind}_{n}.csv", header, *rows[n::parts]) for n in range(parts)]
-
-    files = {"products": 1, "contacts": 2, "orders": 3, "order_items": 2, "events": 2}
-    tables = []
-    for name, megabytes in (("passes", 0), ("one_pass", 256)):
-        settings = make_settings(
-            {"identity": {"max_links_per_identifier": 3}, "ingest": {"megabytes_per_pass": megabytes}}, name
-        )
-        for kind, parts in files.items():
-            ingest(settings, split(kind, parts), kind)
-        build(settings, AS_OF, run_checks=False)
-        tables.append(
-            [
-                published_rows(settings, f"select * from {table} order by all")
-                for table in ("customer_features", "customer_identifiers", "customer_monthly_spend")
-            ]
-        )
-    assert tables[0] == tables[1]
-    assert len(tables[0][0]) == 7
-
-
 def test_rerun_is_identical_and_earlier_as_of_sees_less(built):
     before = published_rows(built, "select * from customer_features order by customer_key")
     build(built, AS_OF, run_checks=False)

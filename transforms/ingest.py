@@ -548,16 +548,12 @@ def ingest(
             )
             to_load.setdefault(f"{file_format}:{header}", []).append(path)
         batches = {p: f"{loaded_at:%Y%m%dT%H%M%S}-{h[:10]}" for p, h in hashes.items()}
-        pass_bytes = int(settings.get("ingest.megabytes_per_pass")) * 1_000_000
         con.execute("begin transaction")
         try:
             for group in to_load.values():
-                for files_of_pass in _passes(group, pass_bytes):
-                    results += _load_files(
-                        con, files_of_pass, kind, mapping, settings, batches, loaded_at, Path(workdir)
-                    )
-            for result in results:
-                if result.status == "loaded":
+                for result in _load_files(
+                    con, group, kind, mapping, settings, batches, loaded_at, Path(workdir)
+                ):
                     con.execute(
                         "insert into meta.ingest_files values (?, ?, ?, ?, ?, ?, ?, ?)",
                         [
@@ -571,6 +567,7 @@ def ingest(
                             loaded_at,
                         ],
                     )
+                    results.append(result)
             con.execute(f"set TimeZone = {sql_literal(settings.timezone)}")
             failpoint("ingest:before_commit")
             con.execute("commit")
@@ -583,28 +580,10 @@ def ingest(
     return results
 
 
-def _passes(paths: list[Path], pass_bytes: int) -> list[list[Path]]:
-    """The files in runs of at most `pass_bytes` (at least one file each), loaded one pass at a time
-    inside the load's transaction: a pass's typed copies, key lookups and sort are held in memory
-    (or spilled) together, so memory follows the pass, not the load. At 100M orders a year, June's
-    orders (1.3 GB of Parquet) in one pass ran out of memory under the 5GB limit after 37 GB of temp."""
-    passes: list[list[Path]] = []
-    size = 0
-    for path in paths:
-        file_bytes = path.stat().st_size
-        if not passes or size + file_bytes > pass_bytes:
-            passes.append([])
-            size = 0
-        passes[-1].append(path)
-        size += file_bytes
-    return passes
-
-
 def _key_orders(con: duckdb.DuckDBPyConnection, order_ids_sql: str) -> None:
-    """Give the order_ids not seen before the next order keys, in order_id order within a pass
-    (passes follow the file order, so loading the same files into a new warehouse numbers them
-    alike), and leave every landed order_id's key in the temp table landed_order_keys. A key never
-    changes once given.
+    """Give the order_ids not seen before the next order keys, in order_id order (so loading the
+    same files into a new warehouse numbers them alike), and leave every landed order_id's key in
+    the temp table landed_order_keys. A key never changes once given.
 
     Rows look their keys up in landed_order_keys, not raw.order_keys: a lookup table sized by the
     batch, not by every order ever loaded (42M keys by the eighth month of 100M orders a year)."""
