@@ -214,13 +214,13 @@ def _group_select(group: TagGroup, as_of: str, date_before) -> str:
     )
 
 
-def with_customer_key(by_customer_no: str, columns: str) -> str:
-    """Rows keyed by customer_no (as int_customer_events is) with each customer's customer_key.
+def with_customer_key(by_customer_no: str, column: str) -> str:
+    """Rows keyed by customer_no (as int_customer_events is): their customer_key and one column.
 
     Readers of the events aggregate by customer_no first and join the key here, on fewer rows.
     """
     return (
-        f"select customers.customer_key, grouped.{columns} from ({by_customer_no}) as grouped "
+        f"select customers.customer_key, grouped.{column} from ({by_customer_no}) as grouped "
         "inner join int.int_customers as customers on grouped.customer_no = customers.customer_no"
     )
 
