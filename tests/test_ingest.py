@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 
-from tests.conftest import FIXTURES, published_rows, work_rows, write_csv
+from tests.conftest import FIXTURES, published_rows, work_rows, write_config, write_csv
 from transforms.build import build
 from transforms.errors import SegflowError
+from transforms.generate import generate
 from transforms.ingest import ingest
+from transforms.settings import Settings
 from transforms.warehouse import Warehouse
 
 EXPORT = FIXTURES / "brand_export"
@@ -273,3 +275,25 @@ def test_an_order_line_without_its_key_fails_the_checks(settings, tmp_path):
         con.execute("update raw.order_items set _order_key = null")
     with pytest.raises(SegflowError, match="order_keys_one_per_order_id"):
         build(settings, datetime(2026, 3, 5).date(), run_checks=True)
+
+
+def test_running_out_of_memory_names_the_limit_and_loses_nothing(make_settings, tmp_path):
+    landing = generate(tmp_path / "landing", orders=5_000).out_dir
+    roomy = make_settings()
+    starved = Settings.load(
+        write_config(tmp_path / "config_starved", {"warehouse": {"duckdb_memory_limit": "1MB"}}),
+        roomy.warehouse_url,
+    )
+    advice = r"memory limit is 976\.5 KiB .* raise warehouse\.duckdb_memory_limit in settings\.yml"
+    with pytest.raises(
+        SegflowError, match=rf"ingest of \d+ orders files ran out of memory and loaded nothing .*{advice}"
+    ):
+        ingest(starved, [landing / "orders"], "orders")
+    assert work_rows(roomy, "select count(*) from meta.ingest_files") == [(0,)]
+
+    [first, *_] = ingest(roomy, [landing / "orders"], "orders")
+    assert first.status == "loaded"
+    loaded = work_rows(roomy, "select count(*) from raw.orders")
+    with pytest.raises(SegflowError, match=rf"model \w+ \(.*\) failed: Out of Memory Error.*{advice}"):
+        build(starved, date(2026, 7, 1))
+    assert work_rows(roomy, "select count(*) from raw.orders") == loaded

@@ -37,7 +37,7 @@ from transforms.schema import (
     raw_table_ddl,
 )
 from transforms.settings import Settings
-from transforms.warehouse import Warehouse, scalar
+from transforms.warehouse import Warehouse, out_of_memory_advice, scalar
 
 SUPPORTED_SUFFIXES = {
     ".csv": "csv",
@@ -199,6 +199,8 @@ def _read_landing(
         reader = f"read_json({listed}, format = 'newline_delimited', union_by_name = true, filename = '_scan_file')"
     try:
         con.execute(f"create temp table landing_scan as select * from {reader}")
+    except duckdb.OutOfMemoryException:
+        raise
     except duckdb.Error as exc:
         raise SegflowError(
             f"{paths[0]}: cannot be read as {file_format} ({str(exc).splitlines()[0]})"
@@ -629,6 +631,11 @@ def ingest(
             except BaseException:
                 con.execute("rollback")
                 raise
+        except duckdb.OutOfMemoryException as exc:
+            raise SegflowError(
+                f"ingest of {len(hashes)} {kind} files ran out of memory and loaded nothing "
+                f"({str(exc).splitlines()[0]}). {out_of_memory_advice(con)}"
+            ) from exc
         finally:
             con.execute(f"set TimeZone = {sql_literal(settings.timezone)}")
             for files_of_scan in staged:

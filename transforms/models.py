@@ -24,7 +24,7 @@ import jinja2
 
 from transforms import PROJECT_ROOT
 from transforms.errors import SegflowError
-from transforms.warehouse import UNPUBLISHED_KEYS_DDL, scalar
+from transforms.warehouse import UNPUBLISHED_KEYS_DDL, out_of_memory_advice, scalar
 
 SQL_DIR = PROJECT_ROOT / "sql"
 LAYER_SCHEMA = {"staging": "stg", "intermediate": "int", "marts": "pub"}
@@ -238,8 +238,9 @@ def materialize(con: duckdb.DuckDBPyConnection, model: Model, variables: dict) -
         else:
             raise SegflowError(f"{model.path}: unknown materialization '{model.materialized}'")
     except duckdb.Error as exc:
+        advice = f". {out_of_memory_advice(con)}" if isinstance(exc, duckdb.OutOfMemoryException) else ""
         raise SegflowError(
-            f"model {model.name} ({_origin(model)}) failed: {str(exc).splitlines()[0]}"
+            f"model {model.name} ({_origin(model)}) failed: {str(exc).splitlines()[0]}{advice}"
         ) from exc
     rows = None if model.materialized == "view" else scalar(con, f"select count(*) from {model.relation}")
     return ModelRun(

@@ -222,6 +222,21 @@ def _publish_new_keys(con: duckdb.DuckDBPyConnection, table: str, key: str) -> b
     return True
 
 
+def out_of_memory_advice(con: duckdb.DuckDBPyConnection) -> str:
+    """What to change when DuckDB ran out of memory or temp space: its limits as this connection has them."""
+    try:
+        limit, temp_dir = con.execute(
+            "select current_setting('memory_limit'), current_setting('temp_directory')"
+        ).fetchone()
+        free = f"{shutil.disk_usage(temp_dir).free / 1e9:.1f} GB free"
+    except (duckdb.Error, OSError):
+        limit, temp_dir, free = "its limit", "the temp directory", "unknown space"
+    return (
+        f"DuckDB's memory limit is {limit} and it spills to {temp_dir} ({free}); raise "
+        "warehouse.duckdb_memory_limit in settings.yml, free disk space there, or load fewer files at a time"
+    )
+
+
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     row = con.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
