@@ -220,7 +220,7 @@ def run_step(
     warehouse = Warehouse(settings)
     result = result or BuildResult(as_of=as_of)
     started = time.perf_counter()
-    with warehouse.work() as con:
+    with warehouse.work(f"build step {step} as of {as_of}") as con:
         ensure_raw_tables(con)
         if step == "checks":
             from transforms.quality import run_checks

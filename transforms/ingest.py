@@ -37,7 +37,7 @@ from transforms.schema import (
     raw_table_ddl,
 )
 from transforms.settings import Settings
-from transforms.warehouse import Warehouse, out_of_memory_advice, scalar
+from transforms.warehouse import Warehouse, scalar
 
 SUPPORTED_SUFFIXES = {
     ".csv": "csv",
@@ -565,7 +565,11 @@ def ingest(
     loaded_at = loaded_at or datetime.now(UTC)
     warehouse = Warehouse(settings)
     results: list[FileResult] = []
-    with warehouse.work() as con, tempfile.TemporaryDirectory(prefix="segflow-ingest-") as workdir:
+    doing = f"ingest of {len(files)} {kind} files"
+    with (
+        warehouse.work(doing, outcome="loaded nothing") as con,
+        tempfile.TemporaryDirectory(prefix="segflow-ingest-") as workdir,
+    ):
         ensure_raw_tables(con)
         loaded = dict(
             con.execute("select sha256, file from meta.ingest_files where kind = ?", [kind]).fetchall()
@@ -631,11 +635,6 @@ def ingest(
             except BaseException:
                 con.execute("rollback")
                 raise
-        except duckdb.OutOfMemoryException as exc:
-            raise SegflowError(
-                f"ingest of {len(hashes)} {kind} files ran out of memory and loaded nothing "
-                f"({str(exc).splitlines()[0]}). {out_of_memory_advice(con)}"
-            ) from exc
         finally:
             con.execute(f"set TimeZone = {sql_literal(settings.timezone)}")
             for files_of_scan in staged:

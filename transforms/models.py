@@ -24,7 +24,7 @@ import jinja2
 
 from transforms import PROJECT_ROOT
 from transforms.errors import SegflowError
-from transforms.warehouse import UNPUBLISHED_KEYS_DDL, out_of_memory_advice, scalar
+from transforms.warehouse import UNPUBLISHED_KEYS_DDL, scalar
 
 SQL_DIR = PROJECT_ROOT / "sql"
 LAYER_SCHEMA = {"staging": "stg", "intermediate": "int", "marts": "pub"}
@@ -237,10 +237,12 @@ def materialize(con: duckdb.DuckDBPyConnection, model: Model, variables: dict) -
             removed = _merge_incremental(con, model, variables)
         else:
             raise SegflowError(f"{model.path}: unknown materialization '{model.materialized}'")
+    except duckdb.OutOfMemoryException as exc:
+        exc.add_note(f"model {model.name} ({_origin(model)})")  # the warehouse reports it with its limits
+        raise
     except duckdb.Error as exc:
-        advice = f". {out_of_memory_advice(con)}" if isinstance(exc, duckdb.OutOfMemoryException) else ""
         raise SegflowError(
-            f"model {model.name} ({_origin(model)}) failed: {str(exc).splitlines()[0]}{advice}"
+            f"model {model.name} ({_origin(model)}) failed: {str(exc).splitlines()[0]}"
         ) from exc
     rows = None if model.materialized == "view" else scalar(con, f"select count(*) from {model.relation}")
     return ModelRun(

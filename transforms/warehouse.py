@@ -55,8 +55,14 @@ class Warehouse:
 
     # -- writers -------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def work(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The read-write connection to the work file. One process at a time; others wait their turn."""
+    def work(
+        self, doing: str = "segflow", outcome: str = "published nothing"
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The read-write connection to the work file. One process at a time; others wait their turn.
+
+        Running out of memory anywhere inside is reported as one line that says what was being done
+        (`doing`, plus any notes the code added to the exception, such as the model) and what to change.
+        """
         self.published_path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
         while True:
@@ -75,8 +81,24 @@ class Warehouse:
             for schema in SCHEMAS:
                 con.execute(f"create schema if not exists {schema}")
             yield con
+        except duckdb.OutOfMemoryException as exc:
+            raise SegflowError(self._out_of_memory(exc, doing, outcome)) from exc
         finally:
             con.close()
+
+    def _out_of_memory(self, exc: duckdb.OutOfMemoryException, doing: str, outcome: str) -> str:
+        # Built from the settings, not by asking the connection that has just run out of memory.
+        where = "".join(f" in {note}" for note in getattr(exc, "__notes__", []))
+        limit = self.settings.get("warehouse.duckdb_memory_limit")
+        try:
+            free = f"{shutil.disk_usage(self.temp_dir).free / 1e9:.1f} GB free"
+        except OSError:
+            free = "free space unknown"
+        return (
+            f"{doing} ran out of memory{where} and {outcome} ({str(exc).splitlines()[0]}). "
+            f"DuckDB's memory limit is {limit} and it spills to {self.temp_dir} ({free}): raise "
+            "warehouse.duckdb_memory_limit in settings.yml, free disk space there, or load fewer files at a time"
+        )
 
     def _config(self) -> dict:
         self.temp_dir.mkdir(parents=True, exist_ok=True)
@@ -220,21 +242,6 @@ def _publish_new_keys(con: duckdb.DuckDBPyConnection, table: str, key: str) -> b
         con.execute("rollback")
         raise
     return True
-
-
-def out_of_memory_advice(con: duckdb.DuckDBPyConnection) -> str:
-    """What to change when DuckDB ran out of memory or temp space: its limits as this connection has them."""
-    try:
-        limit, temp_dir = con.execute(
-            "select current_setting('memory_limit'), current_setting('temp_directory')"
-        ).fetchone()
-        free = f"{shutil.disk_usage(temp_dir).free / 1e9:.1f} GB free"
-    except (duckdb.Error, OSError):
-        limit, temp_dir, free = "its limit", "the temp directory", "unknown space"
-    return (
-        f"DuckDB's memory limit is {limit} and it spills to {temp_dir} ({free}); raise "
-        "warehouse.duckdb_memory_limit in settings.yml, free disk space there, or load fewer files at a time"
-    )
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
