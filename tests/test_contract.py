@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import FIXTURES, published_rows
 from tests.test_segments import built  # noqa: F401 - module fixture reused
+from transforms.cli import build_parser
 from transforms.packs import export, resolve_pack
 
 CONTRACT_COLUMNS = {
@@ -84,3 +85,41 @@ def test_failures_exit_non_zero_with_one_line_reason(built, args, says):  # noqa
     completed = run(built, *args)
     assert completed.returncode == 1
     assert completed.stderr.count("\n") == 1 and says in completed.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [
+            "--warehouse",
+            "duckdb:///elsewhere/brand.duckdb",
+            "--config",
+            "brand_config",
+            "--json",
+            "tags",
+            "report",
+        ],
+        [
+            "tags",
+            "report",
+            "--warehouse",
+            "duckdb:///elsewhere/brand.duckdb",
+            "--config",
+            "brand_config",
+            "--json",
+        ],
+        ["--json", "build", "--warehouse", "duckdb:///elsewhere/brand.duckdb", "--config", "brand_config"],
+    ],
+)
+def test_global_options_count_before_or_after_the_command(argv):
+    args = build_parser().parse_args(argv)
+    assert (args.warehouse, args.config, args.json) == (
+        "duckdb:///elsewhere/brand.duckdb",
+        "brand_config",
+        True,
+    )
+
+
+def test_commands_without_global_options_fall_back_to_the_environment():
+    args = build_parser().parse_args(["pack", "preview", "churned_winback"])
+    assert (args.warehouse, args.config, args.json) == (None, None, False)

@@ -100,13 +100,26 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--warehouse", help="SQLAlchemy URL of the warehouse (env SEGFLOW_WAREHOUSE)")
-    common.add_argument("--config", help="folder of the business config (env SEGFLOW_CONFIG)")
-    common.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+def _global_options(default: object) -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--warehouse", default=default, help="SQLAlchemy URL of the warehouse (env SEGFLOW_WAREHOUSE)"
+    )
+    options.add_argument(
+        "--config", default=default, help="folder of the business config (env SEGFLOW_CONFIG)"
+    )
+    options.add_argument(
+        "--json", action="store_true", default=default, help="print one JSON object instead of a table"
+    )
+    return options
 
-    parser = argparse.ArgumentParser(prog="segflow", description=__doc__, parents=[common])
+
+def build_parser() -> argparse.ArgumentParser:
+    # The global options are accepted before and after the command. A subcommand's own defaults
+    # would overwrite what was given before it, so the subcommands set them only when given.
+    parser = argparse.ArgumentParser(prog="segflow", description=__doc__, parents=[_global_options(None)])
+    parser.set_defaults(json=False)
+    common = _global_options(argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
 
     ingest = commands.add_parser("ingest", parents=[common], help="load landing files into the warehouse")
