@@ -236,6 +236,30 @@ def test_keys_are_stable_when_new_data_arrives_and_merges_are_recorded(built, tm
     ]
 
 
+def test_expected_next_order_falls_back_to_the_consumption_cycle_then_the_brand_median(built, tmp_path):
+    # Dan buys once, on 03-02: two boxes of 寿眉 (30 days each) and one 面膜 (15 days). With no
+    # interval of his own, his next order is due when the longest-lasting of them runs out.
+    orders, items = tmp_path / "orders_dan.csv", tmp_path / "order_items_dan.csv"
+    orders.write_text(
+        "order_id,created_at,status,amount,phone\nD1,2026-03-02T10:00:00+08:00,paid,250,13900000004\n"
+    )
+    items.write_text("order_id,sku,quantity,price\nD1,TEA-WHT-V,2,100\nD1,SKN-MSK-V,1,50\n")
+    ingest(built, [orders], "orders")
+    ingest(built, [items], "order_items")
+    build(built, AS_OF, run_checks=False)
+    dan = features_of(built, "phone", "13900000004")
+    assert dan["median_repurchase_interval_days"] is None
+    assert (dan["expected_next_order_date"], dan["replenishment_due_date"]) == (
+        date(2026, 5, 1),
+        date(2026, 5, 1),
+    )
+    # J1 bought once, nothing with a cycle: the brand's median interval between purchase days,
+    # 14 (Alice's 30, 6, 19, 8 and Bob's 14), after 02-01.
+    j1 = features_of(built, "unionid", "oJ1")
+    assert (j1["median_repurchase_interval_days"], j1["replenishment_due_date"]) == (None, None)
+    assert j1["expected_next_order_date"] == date(2026, 2, 15)
+
+
 def test_habit_ties_go_to_the_earlier_band_label_and_weekday(built, tmp_path):
     bob = features_of(built, "phone", "13900000002")
     assert (bob["preferred_hour_band"], bob["preferred_weekday"]) == ("afternoon", 7)  # two Sundays at noon
