@@ -69,8 +69,14 @@ class Warehouse:
             try:
                 con = duckdb.connect(str(self.work_path), config=self._config())
                 break
+            except duckdb.OutOfMemoryException as exc:  # opening a large file pins blocks too
+                raise SegflowError(self._out_of_memory(exc, doing, outcome)) from exc
             except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                if "lock" not in str(exc).lower():
+                    raise SegflowError(
+                        f"{self.work_path}: cannot be opened ({str(exc).splitlines()[0]})"
+                    ) from exc
+                if time.monotonic() > deadline:
                     raise SegflowError(
                         f"{self.work_path}: another segflow command is writing to this warehouse "
                         f"and did not finish within {LOCK_WAIT_SECONDS:.0f} s"
