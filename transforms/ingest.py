@@ -644,27 +644,40 @@ def ingest(
     return results
 
 
-def _key_orders(con: duckdb.DuckDBPyConnection, order_ids_sql: str) -> None:
-    """Give the order_ids not seen before the next order keys, in order_id order (so loading the
-    same files into a new warehouse numbers them alike), and leave every landed order_id's key in
-    the temp table landed_order_keys. A key never changes once given.
+def _assign_keys(
+    con: duckdb.DuckDBPyConnection,
+    keys_table: str,
+    natural_key: tuple[str, ...],
+    key: str,
+    landed_sql: str,
+    landed_keys: str,
+) -> None:
+    """Give the natural keys of `landed_sql` not seen before the next integer keys of `keys_table`,
+    in natural-key order (so loading the same files into a new warehouse numbers them alike), and
+    leave every landed natural key with its key in the temp table `landed_keys`. A key never changes
+    once given.
 
-    Rows look their keys up in landed_order_keys, not raw.order_keys: a lookup table sized by the
-    batch, not by every order ever loaded (42M keys by the eighth month of 100M orders a year)."""
+    Rows look their keys up in `landed_keys`, not `keys_table`: a lookup table sized by the batch,
+    not by every key ever given (42M order ids by the eighth month of 100M orders a year)."""
+    columns = ", ".join(natural_key)
     con.execute(
-        f"create or replace temp table landed_order_ids as select distinct order_id from ({order_ids_sql})"
+        f"create or replace temp table landed_natural_keys as select distinct {columns} from ({landed_sql})"
     )
     con.execute(
-        "insert into raw.order_keys "
-        "select order_id, (select coalesce(max(order_key), 0) from raw.order_keys) "
-        "+ row_number() over (order by order_id) "
-        "from landed_order_ids anti join raw.order_keys using (order_id)"
+        f"insert into {keys_table} "
+        f"select {columns}, (select coalesce(max({key}), 0) from {keys_table}) + row_number() over (order by {columns}) "
+        f"from landed_natural_keys anti join {keys_table} using ({columns})"
     )
     con.execute(
-        "create or replace temp table landed_order_keys as "
-        "select order_id, order_key from raw.order_keys semi join landed_order_ids using (order_id)"
+        f"create or replace temp table {landed_keys} as "
+        f"select {columns}, {key} from {keys_table} semi join landed_natural_keys using ({columns})"
     )
-    con.execute("drop table landed_order_ids")
+    con.execute("drop table landed_natural_keys")
+
+
+def _key_orders(con: duckdb.DuckDBPyConnection, order_ids_sql: str) -> None:
+    """Order keys for the order_ids of some rows, left in the temp table landed_order_keys."""
+    _assign_keys(con, "raw.order_keys", ("order_id",), "order_key", order_ids_sql, "landed_order_keys")
 
 
 def _identifier_values_sql(rows_sql: str) -> str:
@@ -676,24 +689,15 @@ def _identifier_values_sql(rows_sql: str) -> str:
 
 
 def _key_identifiers(con: duckdb.DuckDBPyConnection, rows_sql: str) -> None:
-    """Give the identifiers not seen before the next id_keys, in (id_type, id_value) order, and
-    leave every landed identifier's key in the temp table landed_identifier_keys, as `_key_orders`
-    does for order_ids. A key never changes once given."""
-    con.execute(
-        "create or replace temp table landed_identifiers as "
-        f"select distinct id_type, id_value from ({_identifier_values_sql(rows_sql)})"
+    """Identifier keys for the identifiers of some rows, left in the temp table landed_identifier_keys."""
+    _assign_keys(
+        con,
+        "raw.identifier_keys",
+        ("id_type", "id_value"),
+        "id_key",
+        _identifier_values_sql(rows_sql),
+        "landed_identifier_keys",
     )
-    con.execute(
-        "insert into raw.identifier_keys "
-        "select id_type, id_value, (select coalesce(max(id_key), 0) from raw.identifier_keys) "
-        "+ row_number() over (order by id_type, id_value) "
-        "from landed_identifiers anti join raw.identifier_keys using (id_type, id_value)"
-    )
-    con.execute(
-        "create or replace temp table landed_identifier_keys as select id_type, id_value, id_key "
-        "from raw.identifier_keys semi join landed_identifiers using (id_type, id_value)"
-    )
-    con.execute("drop table landed_identifiers")
 
 
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
