@@ -167,7 +167,8 @@ def compute(
     )
     orders = orders.assign(net=amount - refund)
     paid = orders["status"].isin(COUNTED_STATUSES) & (orders["paid_at"].isna() | (orders["paid_at"] < cutoff))
-    orders = orders[paid & (orders["net"] > 0)].copy()
+    fully_refunded = refund_known & ((orders["status"] == "refunded") | ((amount > 0) & (refund >= amount)))
+    orders = orders[paid & ~fully_refunded].copy()
     orders["order_date"] = orders["created_at"].dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
     as_of_day = pd.Timestamp(as_of)
 

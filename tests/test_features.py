@@ -96,6 +96,35 @@ def test_bob_histories_merge_and_unpaid_orders_do_not_count(built):
     assert bob["days_to_first_order"] == 12
 
 
+def test_a_paid_order_of_amount_zero_is_a_purchase_with_zero_spend(built, tmp_path):
+    # Z1 a free sample (0元试用) on 02-01, Z2 a paid order of 100 on 02-11, Z3 a zero order later
+    # fully refunded (does not count), Z4 an order of 50 fully refunded by amount (does not count).
+    zero = write_csv(
+        tmp_path / "zero.csv",
+        "order_id,created_at,updated_at,paid_at,status,amount,refund_amount,refunded_at,channel,is_gift,unionid",
+        "Z1,2026-02-01T10:00:00+08:00,,2026-02-01T10:00:00+08:00,paid,0,,,douyin,false,oZ",
+        "Z2,2026-02-11T10:00:00+08:00,,2026-02-11T10:00:00+08:00,completed,100,,,tmall,false,oZ",
+        "Z3,2026-02-20T10:00:00+08:00,2026-02-21T10:00:00+08:00,2026-02-20T10:00:00+08:00,refunded,0,0,"
+        "2026-02-21T10:00:00+08:00,tmall,false,oZ",
+        "Z4,2026-02-25T10:00:00+08:00,2026-02-26T10:00:00+08:00,2026-02-25T10:00:00+08:00,"
+        "partially_refunded,50,50,2026-02-26T10:00:00+08:00,tmall,false,oZ",
+    )
+    ingest(built, [zero], "orders")
+    build(built, AS_OF, run_checks=False)
+    z = features_of(built, "unionid", "oZ")
+    assert (z["order_count"], z["purchase_days"], z["total_spend"]) == (2, 2, Decimal("100.00"))
+    assert (z["first_order_date"], z["first_order_channel"], z["first_order_amount"]) == (
+        date(2026, 2, 1),
+        "douyin",
+        Decimal("0.00"),
+    )
+    assert (z["avg_order_value"], z["avg_repurchase_interval_days"], z["last_order_date"]) == (
+        Decimal("50.00"),
+        10,
+        date(2026, 2, 11),
+    )
+
+
 def test_contact_without_orders_has_a_row(built):
     carol = features_of(built, "phone", "13900000003")
     assert carol["order_count"] == 0 and carol["total_spend"] == 0

@@ -122,8 +122,11 @@ select
     is_gift,
     -- amount (CNY): paid, net of refunds known before the cut-off
     amount - refunded_amount as net_amount,
-    -- flags
-    is_paid and amount - refunded_amount > 0 as is_counted,
+    -- flags: a paid order counts until it is fully refunded; a paid order of amount 0 (a free
+    -- sample, 0元试用) is a purchase occasion with zero spend
+    is_paid and not (
+        is_refund_known and (status = 'refunded' or (amount > 0 and refunded_amount >= amount))
+    ) as is_counted,
     -- timestamps (business-day dates are derived in int_customer_orders, for counted orders only)
     created_at
 from amounts
