@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from tests.conftest import FIXTURES, published_rows
+from tests.conftest import FIXTURES, published_rows, write_csv
 from transforms.build import build
 from transforms.ingest import ingest
 
@@ -46,7 +46,8 @@ def test_value_frequency_quadrant_boundaries(built):
         "u5x40": "unclassified",
         "u5x200": "important_value",
         "uchurn": "general_development",
-        "usemi": "no_recent_orders",
+        "udormant": "no_recent_orders",
+        "usemi": "general_development",
         "ureact": "general_development",
         "unever": "no_recent_orders",
         "uvisitor": "no_recent_orders",
@@ -60,15 +61,17 @@ def test_rule_report_names_the_gaps_and_overlaps(built):
         "where model = 'value_frequency' order by rule_order",
     )
     # Gap first (rule_order 0): u450 and u5x40. 一般发展 overlaps 一般价值 on u300 and the
-    # three no-recent-order customers (usemi, unever, uvisitor: 0 orders, 0 spend) rule 1 took.
+    # three no-recent-order customers (udormant, unever, uvisitor: 0 orders, 0 spend) rule 1 took.
     assert rows[0] == ("unclassified", 2, 0)
     assert dict((r[0], r[2]) for r in rows[1:])["general_development"] == 4
 
 
 def test_lifecycle(built):
     lifecycle = segments(built, "lifecycle")
-    assert {k: lifecycle[k] for k in ("uchurn", "usemi", "ureact", "u1x300", "u300", "unever")} == {
+    names = ("uchurn", "udormant", "usemi", "ureact", "u1x300", "u300", "unever")
+    assert {k: lifecycle[k] for k in names} == {
         "uchurn": "churned",
+        "udormant": "dormant",
         "usemi": "semi_churned",
         "ureact": "reactivated",
         "u1x300": "first_time_buyer",
@@ -115,3 +118,30 @@ def test_one_row_per_customer_and_model_and_summary_reconciles(built):
     ):
         assert total == customers, model
         assert share == pytest.approx(1.0) and revenue_share == pytest.approx(1.0), model
+
+
+def test_ties_at_the_best_end_score_5_and_ties_at_the_worst_end_score_1(make_settings, tmp_path):
+    # Three buyers ordered yesterday (R ties at the best end), one on 03-01 twice, one on 02-01.
+    orders = write_csv(
+        tmp_path / "orders.csv",
+        "order_id,created_at,paid_at,status,amount,unionid",
+        *(f"Y{n},2026-03-09T10:00:00+08:00,2026-03-09T10:00:00+08:00,paid,100,uy{n}" for n in (1, 2, 3)),
+        "M1,2026-03-01T09:00:00+08:00,2026-03-01T09:00:00+08:00,paid,200,umid",
+        "M2,2026-03-01T11:00:00+08:00,2026-03-01T11:00:00+08:00,paid,200,umid",
+        "O1,2026-02-01T10:00:00+08:00,2026-02-01T10:00:00+08:00,paid,100,uold",
+    )
+    settings = make_settings()
+    ingest(settings, [orders], "orders")
+    build(settings, AS_OF, run_checks=False)
+    rows = published_rows(
+        settings,
+        "select i.id_value, s.r_score, s.f_score, s.m_score, s.segment from customer_segments as s "
+        "join customer_identifiers as i using (customer_key) where s.model = 'rfm' order by 1",
+    )
+    assert rows == [
+        ("umid", 2, 5, 5, "at_risk"),
+        ("uold", 1, 1, 1, "lost"),
+        ("uy1", 5, 1, 1, "new"),
+        ("uy2", 5, 1, 1, "new"),
+        ("uy3", 5, 1, 1, "new"),
+    ]

@@ -17,9 +17,9 @@ from transforms.errors import SegflowError
 from transforms.failpoints import failpoint
 from transforms.ingest import ensure_raw_tables
 from transforms.models import Model, ModelRun, Project, discover_sql_models, materialize
-from transforms.schema import IDENTIFIER_TYPES
+from transforms.schema import IDENTIFIER_TYPES, PERSON_KINDS
 from transforms.settings import Settings
-from transforms.warehouse import Warehouse
+from transforms.warehouse import Warehouse, scalar
 
 
 def sql_literal(value: object) -> str:
@@ -169,7 +169,7 @@ IDENTITY_MODELS = {
     "customer_identifiers",
     "identity_junk_identifiers",
 }
-SEGMENT_MODELS = {"customer_segments", "segment_rule_report", "segment_summary"}
+SEGMENT_MODELS = {"customer_segments", "segment_catalog", "segment_rule_report", "segment_summary"}
 TAG_MODELS = {"customer_tags", "customer_tags_wide", "tag_report"}
 FEATURE_MODELS = {
     "int_customers",
@@ -222,6 +222,10 @@ def run_step(
     started = time.perf_counter()
     with warehouse.work(f"build step {step} as of {as_of}") as con:
         ensure_raw_tables(con)
+        if step == "staging":
+            _refuse_an_empty_warehouse(con, warehouse)
+        if step == "publish":
+            _refuse_to_publish_no_customers(con, as_of)
         if step == "checks":
             from transforms.quality import run_checks
 
@@ -249,6 +253,28 @@ def run_step(
                 result.published = warehouse.publish(con)
     result.stages[step] = time.perf_counter() - started
     return result
+
+
+def _refuse_an_empty_warehouse(con, warehouse: Warehouse) -> None:
+    landed = scalar(
+        con,
+        "select "
+        + " + ".join(f"(select count(*) from (select 1 from raw.{kind} limit 1))" for kind in PERSON_KINDS),
+    )
+    if not landed:
+        raise SegflowError(
+            f"nothing ingested yet in {warehouse.published_path}: load orders or contacts with "
+            "`segflow ingest PATH --kind orders` first"
+        )
+
+
+def _refuse_to_publish_no_customers(con, as_of: date) -> None:
+    """A build as of a day before every record would publish empty tables over full ones."""
+    if not scalar(con, "select count(*) from (select 1 from pub.customer_features limit 1)"):
+        raise SegflowError(
+            f"as of {as_of} no customer is known yet (every record ingested is dated on or after it): "
+            "nothing published; build a later --as-of"
+        )
 
 
 def build(settings: Settings, as_of: date, on_model=None, run_checks: bool = True) -> BuildResult:

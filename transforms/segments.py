@@ -26,6 +26,7 @@ RFM8_SEGMENTS = {
     (False, False, False): ("general_winback", "一般挽留"),
 }
 ABC_LABELS = {"A": "A类(贡献主要收入)", "B": "B类", "C": "C类"}
+NO_ORDERS = ("no_orders", "未购买")
 SCORE_COLUMNS = ("r_score", "f_score", "m_score")
 RFM_INPUTS = {"recency_days": "r_score", "order_count": "f_score", "total_spend": "m_score"}
 MODEL_TYPES = ("rules", "rfm", "rfm8", "abc")
@@ -41,12 +42,23 @@ class SegmentModel:
     otherwise: tuple[str, str] | None = None
 
     def segments(self) -> list[tuple[str, str]]:
+        """Every (segment, label) the model can give, in the order reports and BI list them:
+        the model's `order` (or a funnel's `stages`) where given, else the order of its rules."""
         if self.type == "rfm8":
-            return list(RFM8_SEGMENTS.values())
+            return [*RFM8_SEGMENTS.values(), NO_ORDERS]
         if self.type == "abc":
             return list(ABC_LABELS.items())
         found = [(r.name, r.label) for r in self.rules]
-        return found + ([self.otherwise] if self.otherwise else [])
+        if self.otherwise and self.otherwise[0] not in dict(found):
+            found.append(self.otherwise)
+        listed = self.display_order()
+        if listed:
+            rank = {segment: index for index, segment in enumerate(listed)}
+            found.sort(key=lambda pair: rank.get(pair[0], len(rank)))
+        return found
+
+    def display_order(self) -> list[str]:
+        return [str(s) for s in (self.config.get("order") or self.config.get("stages") or [])]
 
 
 def load_segment_models(path: Path) -> list[SegmentModel]:
@@ -88,6 +100,11 @@ def load_segment_models(path: Path) -> list[SegmentModel]:
                 errors.append(f"{where}: segment rules cannot use in_segment(); build on features instead")
             if any(r.condition.tags for r in model.rules):
                 errors.append(f"{where}: segment rules cannot use has_tag() (tags are built from segments)")
+        listed = model.display_order()
+        known = {segment for segment, _ in model.segments()} if model.type in ("rules", "rfm") else set()
+        unknown = [segment for segment in listed if known and segment not in known]
+        if unknown:
+            errors.append(f"{where}: `order` names segment(s) no rule gives: {', '.join(unknown)}")
         if model.type == "rfm" and config.get("scoring", "quintiles") == "breakpoints":
             breakpoints = config.get("breakpoints") or {}
             for feature in RFM_INPUTS:
@@ -113,10 +130,14 @@ def _score(column: str, score: str, config: dict) -> str:
             return f"case {cases} else 1 end as {score}"
         cases = " ".join(f"when {column} <= {p} then {i + 1}" for i, p in enumerate(points))
         return f"case {cases} else 5 end as {score}"
-    direction = "desc" if column == "recency_days" else "asc"
+    # Customers are lined up worst first. A tie takes the score of its first place in the line, so
+    # the many single-order buyers share F=1; but the tie at the best end (everyone who ordered
+    # yesterday) takes 5, or it would score by its first place and leave 5 empty.
+    worst_first = f"order by {column} {'desc' if column == 'recency_days' else 'asc'}"
     return (
-        f"least(5, 1 + cast(floor(5.0 * (rank() over (order by {column} {direction}) - 1) "
-        f"/ count(*) over ()) as integer)) as {score}"
+        f"case when count(*) over ({worst_first}) = count(*) over () then 5 "
+        f"else least(5, 1 + cast(floor(5.0 * (rank() over ({worst_first}) - 1) "
+        f"/ count(*) over ()) as integer)) end as {score}"
     )
 
 
@@ -151,14 +172,14 @@ def _model_sql(model: SegmentModel, as_of_date: str) -> str:
             )
 
         segment = (
-            "case when f.order_count = 0 then 'no_orders' "
+            f"case when f.order_count = 0 then {quote(NO_ORDERS[0])} "
             + " ".join(
                 f"when {condition(flags)} then {quote(name)}" for flags, (name, _) in RFM8_SEGMENTS.items()
             )
             + " end"
         )
         label = (
-            "case when f.order_count = 0 then '未购买' "
+            f"case when f.order_count = 0 then {quote(NO_ORDERS[1])} "
             + " ".join(
                 f"when {condition(flags)} then {quote(text)}" for flags, (_, text) in RFM8_SEGMENTS.items()
             )
@@ -210,10 +231,23 @@ def segment_models(settings: Settings, variables: dict) -> list[Model]:
     report_sql = f"select {as_of_date} as as_of_date, * from ({' union all '.join(reports)}) as report"
     return [
         Model(name="customer_segments", layer="marts", sql=union, declared_deps=("customer_features",)),
+        Model(name="segment_catalog", layer="marts", sql=segment_catalog_sql(models)),
         Model(
             name="segment_rule_report", layer="marts", sql=report_sql, declared_deps=("customer_features",)
         ),
     ]
+
+
+def segment_catalog_sql(models: list[SegmentModel]) -> str:
+    """One row per model and segment it can give: labels and the order to list them in (BI sorts
+    funnel stages and lifecycle stages by segment_order without reading the YAML)."""
+    rows = [
+        f"select {quote(model.name)} as model, {quote(model.label)} as model_label, {order} as model_order, "
+        f"{quote(segment)} as segment, {quote(label)} as segment_label, {position} as segment_order"
+        for order, model in enumerate(models, start=1)
+        for position, (segment, label) in enumerate(model.segments(), start=1)
+    ]
+    return " union all ".join(rows)
 
 
 def _rfm_scored(model: SegmentModel) -> str:
