@@ -49,3 +49,30 @@ def test_parts_have_distinct_people_and_orders_and_one_catalog(tmp_path, monkeyp
     )
     assert again == result.__class__(**{**result.__dict__, "out_dir": tmp_path / "b"})
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+
+
+def test_orders_spread_over_the_period_and_follow_signup(tmp_path):
+    generator.generate(tmp_path, orders=20_000, days=365, last_day=date(2026, 6, 30), fmt="parquet")
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'Asia/Shanghai'")
+    per_day = dict(
+        con.execute(
+            f"select cast(created_at as date), count(distinct order_id) "
+            f"from read_parquet('{tmp_path}/orders/*.parquet') group by 1"
+        ).fetchall()
+    )
+    average = sum(per_day.values()) / len(per_day)
+    assert len(per_day) == 365
+    assert per_day[date(2026, 6, 30)] < 2 * average, (per_day[date(2026, 6, 30)], average)
+    assert max(per_day.values()) < 2 * average
+    # Nobody orders before they signed up, and some orders are free samples.
+    early = con.execute(
+        f"select count(*) from read_parquet('{tmp_path}/orders/*.parquet') as o "
+        f"join read_parquet('{tmp_path}/contacts/*.parquet') as c on o.unionid = c.unionid "
+        "where o.created_at < c.signup_at - interval 1 day"
+    ).fetchone()[0]
+    assert early == 0
+    free = con.execute(
+        f"select count(*) from read_parquet('{tmp_path}/orders/*.parquet') where amount = 0"
+    ).fetchone()[0]
+    assert free > 0

@@ -185,6 +185,10 @@ def _generate_part(
     weights = rng.pareto(1.6, len(buyers)) + 0.3
     weights /= weights.sum()
     signup_day = rng.integers(0, days, n_people)
+    # Orders spread evenly over the period; a buyer signed up by their first order at the latest.
+    buyer = rng.choice(buyers, size=orders, p=weights)
+    order_day = rng.integers(0, days, orders)
+    np.minimum.at(signup_day, buyer, order_day)
 
     # -- contacts: most people, some twice under different identifiers -------------------------
     has_contact = rng.random(n_people) < 0.85
@@ -237,9 +241,6 @@ def _generate_part(
         _write(products, np.zeros(len(PRODUCTS), dtype=np.int64), out_dir, "products", first_day, fmt)
 
     # -- orders ------------------------------------------------------------------------------
-    buyer = rng.choice(buyers, size=orders, p=weights)
-    # Orders come after signup; a buyer's first signup day bounds their orders from below.
-    order_day = np.minimum(signup_day[buyer] + rng.integers(0, days, orders) // 2, days - 1)
     hour_mix = rng.choice(24, size=orders, p=_hour_weights())
     order_second = hour_mix * 3600 + rng.integers(0, 3600, orders)
     channel = np.where(
@@ -271,6 +272,7 @@ def _generate_part(
     line_amount = list_price * quantity
     gross = np.bincount(item_order, weights=line_amount, minlength=orders)
     amount = np.round(gross * rng.uniform(0.85, 1.0, orders), 2)
+    amount[rng.random(orders) < 0.005] = 0.0  # free samples (0元试用): orders with zero spend
     is_gift = rng.random(orders) < np.where(np.isin(channel, ["tmall", "wecom"]), 0.2, 0.08)
 
     # Final status and when it was reached.
