@@ -17,11 +17,13 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 install: $(STAMP)
 
 # Chromium renders the report in the browser test; PostgreSQL serves the server-warehouse tests.
+# The CJK fonts are checked on their own: a machine with chromium but without them renders the
+# report's Chinese as empty boxes.
 system-deps:
-	@command -v chromium >/dev/null || { if [ "$$(id -u)" = 0 ]; then \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null) \
-		|| echo "could not install chromium: the browser test will be skipped"; \
-		else echo "chromium missing and not root: the browser test will be skipped"; fi; }
+	@{ command -v chromium >/dev/null && fc-list :lang=zh 2>/dev/null | grep -q .; } || { if [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk fontconfig >/dev/null) \
+		|| echo "could not install chromium and the CJK fonts: the browser test will be skipped"; \
+		else echo "chromium or the CJK fonts missing and not root: the browser test will be skipped"; fi; }
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
 		|| echo "could not install postgresql: the PostgreSQL tests will be skipped"; fi; }
@@ -42,9 +44,10 @@ ORDERS ?= 1000000
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py --orders $(ORDERS)
 
-# Airflow UI on loopback with the project's DAGs (admin password printed by standalone).
+# Airflow UI on 127.0.0.1 with the project's DAGs; Ctrl-C stops every component.
+AIRFLOW_PORT ?= 8080
 airflow: $(STAMP)
-	$(BIN)/segflow airflow
+	$(BIN)/segflow airflow --port $(AIRFLOW_PORT) $(if $(AIRFLOW_HOME_DIR),--home $(AIRFLOW_HOME_DIR))
 
 clean:
 	rm -rf warehouse data airflow_home exports reports

@@ -76,16 +76,103 @@ def dags_test(dag_id: str, logical_date: str, env: dict[str, str], log: Path) ->
     return wanted[-1]["state"] if wanted else "unknown"
 
 
-def standalone(home: Path, env: dict[str, str]) -> None:
-    """`airflow standalone` on 127.0.0.1 with the project's DAGs (replaces this process)."""
+# What `segflow airflow` runs instead of `airflow standalone`: standalone's log servers listen on
+# every address (no setting binds them), its components find `airflow` only on PATH, and stopping
+# it left them running. The task logs are files under AIRFLOW_HOME that the API server reads itself.
+COMPONENTS = {
+    "scheduler": ["scheduler", "--skip-serve-logs"],
+    "dag-processor": ["dag-processor"],
+    "triggerer": ["triggerer", "--skip-serve-logs"],
+}
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+
+
+def serve(home: Path, env: dict[str, str], port: int = 8080) -> int:
+    """The Airflow UI on 127.0.0.1:PORT with the project's DAGs, until Ctrl-C or SIGTERM.
+
+    Every component runs in its own process group, so stopping takes its workers too; a component
+    that dies stops the others and is named with its log.
+    """
+    import signal
+    import time
+
     prepare(home, env)
+    bin_dir = str(Path(sys.executable).parent)
     env = {
         **env,
+        "PATH": os.pathsep.join([bin_dir, env.get("PATH", "")]),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # One writer at a time (the segflow_warehouse pool); two workers are plenty on 2 cores.
+        "AIRFLOW__CORE__PARALLELISM": env.get("AIRFLOW__CORE__PARALLELISM", "2"),
+        "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": env.get("AIRFLOW__API__PORT", "8080"),
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
     }
-    airflow = Path(sys.executable).with_name("airflow")
-    print(
-        f"Airflow UI on http://127.0.0.1:{env['AIRFLOW__API__PORT']} (admin password: {home}/simple_auth_manager_passwords.json.generated)"
-    )
-    os.execve(str(airflow), [str(airflow), "standalone"], env)
+    commands = {
+        **COMPONENTS,
+        "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+    }
+    logs = home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    airflow = str(Path(bin_dir) / "airflow")
+    processes: dict[str, subprocess.Popen] = {}
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for name, args in commands.items():
+            with open(logs / f"{name}.log", "a", encoding="utf-8") as out:
+                processes[name] = subprocess.Popen(
+                    [airflow, *args], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                )
+        passwords = home / "simple_auth_manager_passwords.json.generated"
+        print(
+            f"Airflow UI on http://127.0.0.1:{port} (user admin, password in {passwords} once the "
+            f"API server is up); the DAGs start paused. Logs: {logs}. Ctrl-C stops everything.",
+            flush=True,
+        )
+        while not stopping:
+            dead = [name for name, process in processes.items() if process.poll() is not None]
+            if dead:
+                print(
+                    f"segflow: airflow {dead[0]} exited with code {processes[dead[0]].returncode}; "
+                    f"see {logs / (dead[0] + '.log')}",
+                    file=sys.stderr,
+                )
+                return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        _stop_all(processes)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stop_all(processes: dict[str, subprocess.Popen], grace_seconds: float = 20) -> None:
+    """SIGTERM to every component's process group, then SIGKILL to what is left after the grace."""
+    import signal
+    import time
+
+    def signal_groups(sig: int) -> None:
+        for process in processes.values():
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    signal_groups(signal.SIGTERM)
+    deadline = time.monotonic() + grace_seconds
+    for process in processes.values():
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    signal_groups(signal.SIGKILL)  # the leaders' workers too, even where the leader has exited
+    for process in processes.values():
+        process.wait()
