@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from datetime import date
 
 import pytest
 
@@ -77,7 +79,22 @@ def test_reporting_commands_print_one_json_object(built):  # noqa: F811
             "--where pack ad_hoc: expression",
         ),
         (["pack", "preview", "no_such_pack"], "pack 'no_such_pack' is not in"),
-        (["build", "--as-of", "2026-13-01"], "--as-of '2026-13-01' is not a date"),
+        (["build", "--as-of", "2026-13-01"], "--as-of '2026-13-01' is not a day of the calendar"),
+        (["build", "--as-of", "1 March"], "--as-of '1 March' is not a date of the form YYYY-MM-DD"),
+        (["pack", "preview"], "name a pack (churned_winback, "),
+        (["pack", "preview", "--where", "recency_day > 3"], "did you mean 'recency_days'?"),
+        (
+            ["pack", "preview", "--where", "order_count >= 1 -- and recency_days > 30"],
+            "comments are not allowed (at `and recency_days > 30`)",
+        ),
+        (
+            ["pack", "export", "churned_winback", "--out", "/proc/segflow-exports"],
+            "--out /proc/segflow-exports: the folder cannot be created",
+        ),
+        (
+            ["tags", "report", "--warehouse", "/srv/brand.duckdb"],
+            "is a path, not a URL: use duckdb:////srv/brand.duckdb",
+        ),
         (["ingest", "/no/such/file.csv", "--kind", "orders"], "/no/such/file.csv: file not found"),
     ],
 )
@@ -123,3 +140,64 @@ def test_global_options_count_before_or_after_the_command(argv):
 def test_commands_without_global_options_fall_back_to_the_environment():
     args = build_parser().parse_args(["pack", "preview", "churned_winback"])
     assert (args.warehouse, args.config, args.json) == (None, None, False)
+
+
+def test_a_config_folder_missing_a_file_is_an_error_and_init_config_writes_one(built, tmp_path):  # noqa: F811
+    folder = tmp_path / "brand"
+    folder.mkdir()
+    (folder / "settings.yml").write_text("business_timezone: Asia/Shanghai\n", encoding="utf-8")
+    (folder / "tags.yaml").write_text("categories: []\n", encoding="utf-8")
+    shutil.copy(built.config_dir / "segments.yml", folder / "segments.yml")
+    completed = run(built, "build", "--as-of", "2026-03-10", "--config", str(folder))
+    assert completed.returncode == 1 and completed.stderr.count("\n") == 1
+    assert f"{folder / 'tags.yml'}: file not found" in completed.stderr
+    assert "found tags.yaml: rename it tags.yml" in completed.stderr
+    (folder / "tags.yaml").unlink()
+    completed = run(built, "pack", "preview", "churned_winback", "--config", str(folder))
+    assert completed.returncode == 1 and f"{folder / 'packs.yml'}: file not found" in completed.stderr
+
+    fresh = tmp_path / "fresh"
+    completed = run(built, "init-config", str(fresh), "--json")
+    assert completed.returncode == 0, completed.stderr
+    assert sorted(p.name for p in fresh.iterdir()) == [
+        "packs.yml",
+        "segments.yml",
+        "settings.yml",
+        "tags.yml",
+    ]
+    assert len(json.loads(completed.stdout)["written"]) == 4
+    completed = run(built, "pack", "preview", "churned_winback", "--config", str(fresh), "--json")
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_build_refuses_an_empty_warehouse_and_a_day_before_every_record(built, tmp_path):  # noqa: F811
+    empty = f"duckdb:///{tmp_path / 'empty' / 'segflow.duckdb'}"
+    completed = run(built, "build", "--as-of", "2026-03-10", "--warehouse", empty)
+    assert completed.returncode == 1 and "nothing ingested yet" in completed.stderr
+    assert not (tmp_path / "empty" / "segflow.duckdb").exists()
+
+    before = published_rows(built, "select * from customer_features order by customer_key")
+    completed = run(built, "build", "--as-of", "2020-01-01")
+    assert completed.returncode == 1 and completed.stderr.count("\n") == 1
+    assert "as of 2020-01-01 no customer is known yet" in completed.stderr
+    assert published_rows(built, "select * from customer_features order by customer_key") == before
+    run(built, "build", "--as-of", "2026-03-10")  # the module's fixture as it was
+
+
+def test_the_first_checks_say_there_is_no_earlier_run(tmp_path):
+    from tests.conftest import write_config
+    from transforms.build import build
+    from transforms.ingest import ingest
+    from transforms.settings import Settings
+
+    settings = Settings.load(
+        write_config(tmp_path / "config"), f"duckdb:///{tmp_path / 'wh' / 'segflow.duckdb'}"
+    )
+    ingest(settings, [FIXTURES / "segments" / "orders.csv"], "orders")
+    build(settings, date(2026, 3, 10))
+    assert published_rows(
+        settings, "select success, observed from dq_results where expectation = 'row_count_change_share'"
+    ) == [(True, "no earlier run to compare with")]
+    pages = list((tmp_path / "wh" / "data_docs" / "validations" / "features").rglob("*.html"))
+    text = pages[0].read_text(encoding="utf-8")
+    assert "no earlier run to compare with" in text and "Catalog Error" not in text

@@ -100,6 +100,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init_config(args: argparse.Namespace) -> int:
+    from transforms.settings import init_config
+
+    folder = Path(args.folder)
+    written = init_config(folder)
+    rows = [{"file": str(path)} for path in written]
+    emit(args, {"folder": str(folder), "written": [r["file"] for r in rows]}, rows)
+    if not args.json:
+        print(f"\nuse it with --config {folder} or SEGFLOW_CONFIG={folder}")
+    return 0
+
+
 def _global_options(default: object) -> argparse.ArgumentParser:
     options = argparse.ArgumentParser(add_help=False)
     options.add_argument(
@@ -142,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=7)
     generate.add_argument("--format", choices=["csv", "parquet"], default="csv")
     generate.set_defaults(func=cmd_generate)
+
+    init = commands.add_parser(
+        "init-config", parents=[common], help="copy the shipped business config into a folder of yours"
+    )
+    init.add_argument("folder", help="the brand's config folder (created if missing)")
+    init.set_defaults(func=cmd_init_config)
 
     for register in (_register_build, _register_quality, _register_demo, _register_packs, _register_report):
         register(commands, common)
@@ -300,11 +318,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_airflow(args: argparse.Namespace) -> int:
     from transforms import PROJECT_ROOT
-    from transforms.airflow_runner import airflow_env, standalone
+    from transforms.airflow_runner import airflow_env, serve
     from transforms.pipeline import landing_dir
 
     settings = _settings(args)
-    home = PROJECT_ROOT / "airflow_home"
+    home = Path(args.home) if args.home else PROJECT_ROOT / "airflow_home"
     env = airflow_env(
         home,
         {
@@ -313,8 +331,7 @@ def cmd_airflow(args: argparse.Namespace) -> int:
             "SEGFLOW_CONFIG": str(settings.config_dir),
         },
     )
-    standalone(home, env)
-    return 0
+    return serve(home, env, args.port)
 
 
 def _register_demo(commands, common):
@@ -324,8 +341,10 @@ def _register_demo(commands, common):
     demo.add_argument("--orders", type=int, default=20_000)
     demo.set_defaults(func=cmd_demo)
     airflow = commands.add_parser(
-        "airflow", parents=[common], help="Airflow standalone on 127.0.0.1 with our DAGs"
+        "airflow", parents=[common], help="the Airflow UI on 127.0.0.1 with our DAGs, until Ctrl-C"
     )
+    airflow.add_argument("--port", type=int, default=8080, help="the UI's port on 127.0.0.1 (default 8080)")
+    airflow.add_argument("--home", help="AIRFLOW_HOME (default airflow_home/ in the project)")
     airflow.set_defaults(func=cmd_airflow)
 
 

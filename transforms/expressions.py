@@ -13,6 +13,7 @@ Helpers a marketer can use beside the feature columns:
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from functools import cache
 
@@ -94,6 +95,13 @@ def compile_expression(
     if not isinstance(text, str) or not text.strip():
         raise SegflowError(f"{where}: the expression is empty")
     try:
+        commented = [token for token in sqlglot.tokenize(text, read="duckdb") if token.comments]
+    except sqlglot.errors.TokenError as exc:
+        raise SegflowError(f"{where}: expression `{text}` does not parse: {exc}") from exc
+    if commented:
+        # A comment would silently drop the rest of the condition (`a >= 1 -- and b > 30`).
+        raise _refuse(where, text, commented[0].comments[0].strip(), "comments are not allowed")
+    try:
         statements = sqlglot.parse(text, read="duckdb")
     except sqlglot.errors.ParseError as exc:
         raise SegflowError(
@@ -117,7 +125,9 @@ def compile_expression(
             raise _refuse(where, text, node.sql(), f"{type(node).__name__.lower()} is not allowed")
         if isinstance(node, exp.Column):
             if node.table or node.name not in columns:
-                raise _refuse(where, text, node.sql(), f"unknown column '{node.sql()}'")
+                nearest = difflib.get_close_matches(node.name, columns, n=1)
+                hint = f"; did you mean '{nearest[0]}'?" if nearest else ""
+                raise _refuse(where, text, node.sql(), f"unknown column '{node.sql()}'{hint}")
             return exp.column(node.name, table="f")
         if isinstance(node, exp.In) and node.args.get("query"):
             raise _refuse(where, text, node.sql(), "subqueries are not allowed")

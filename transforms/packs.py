@@ -129,6 +129,11 @@ def resolve_pack(settings: Settings, name: str | None, where: str | None) -> Pac
     if where is not None:
         return _pack(name or "ad_hoc", {"where": where}, settings, f"--where pack {name or 'ad_hoc'}")
     packs = load_packs(settings)
+    if name is None:
+        raise SegflowError(
+            f"name a pack ({', '.join(packs) or 'none defined'} in {settings.config_file('packs.yml')}) "
+            "or give --where EXPR"
+        )
     if name not in packs:
         raise SegflowError(
             f"pack '{name}' is not in {settings.config_file('packs.yml')} (packs: {', '.join(packs)})"
@@ -283,7 +288,14 @@ def export(
     if file_format not in FORMATS:
         raise SegflowError(f"--format {file_format}: use one of {', '.join(FORMATS)}")
     out_dir = Path(out_dir or PROJECT_ROOT / "exports")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SegflowError(
+            f"--out {out_dir}: the folder cannot be created ({exc.strerror or exc}); name a folder you can write to"
+        ) from exc
+    if not os.access(out_dir, os.W_OK):
+        raise SegflowError(f"--out {out_dir}: the folder is not writable; name a folder you can write to")
     exported_at = exported_at or datetime.now(UTC)
     warehouse = Warehouse(settings)
     with published(settings) as con:

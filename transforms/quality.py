@@ -53,6 +53,8 @@ class Check:
     values: tuple | None = None
     sql: str | None = None
     optional: bool = False  # the tables may not exist yet (e.g. before the first pack export)
+    # What the results say when the tables do not exist yet or the query finds nothing to compare.
+    if_missing: str = "no table yet"
 
 
 def _values(spec: dict, settings: Settings) -> tuple | None:
@@ -77,6 +79,7 @@ CHECK_KEYS = {
     "values_from",
     "sql",
     "optional",
+    "if_missing",
     "description",
 }
 
@@ -120,6 +123,7 @@ def load_checks(settings: Settings, directory: Path = EXPECTATIONS_DIR) -> list[
                     _values(spec, settings),
                     spec.get("sql"),
                     optional=bool(spec.get("optional", False)),
+                    if_missing=str(spec.get("if_missing", "no table yet")),
                 )
             )
         if document.get("columns_from"):
@@ -254,6 +258,8 @@ def _failed_query_result(check: Check, message: str, success: bool = False):
     return ExpectationValidationResult(
         success=success,
         expectation_config=_expectation(gx, check, check.name).configuration,
+        # The data docs show it as the observed value ("no earlier run to compare with").
+        result={"observed_value": message},
         exception_info={
             "raised_exception": not success,
             "exception_message": message,
@@ -270,14 +276,18 @@ def _run_check(con: duckdb.DuckDBPyConnection, check: Check, variables: dict) ->
             value = con.execute(sql).fetchall()[0][0]
         except duckdb.CatalogException as exc:
             if check.optional:
-                return _outcome(check, True, "no table yet"), _failed_query_result(
-                    check, "no table yet", True
+                return _outcome(check, True, check.if_missing), _failed_query_result(
+                    check, check.if_missing, True
                 )
             message = f"query failed: {str(exc).splitlines()[0]}"
             return _outcome(check, False, message), _failed_query_result(check, message)
         except duckdb.Error as exc:
             message = f"query failed: {str(exc).splitlines()[0]}"
             return _outcome(check, False, message), _failed_query_result(check, message)
+        if value is None and check.optional:
+            return _outcome(check, True, check.if_missing), _failed_query_result(
+                check, check.if_missing, True
+            )
         # The one-row frame's column is named after the check: data docs list checks by column.
         frame = pd.DataFrame({check.name: [float(value) if value is not None else None]})
         result = _validate(frame, check, check.name)

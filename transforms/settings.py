@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,8 @@ from transforms import PROJECT_ROOT
 from transforms.errors import SegflowError
 
 DEFAULT_WAREHOUSE_PATH = PROJECT_ROOT / "warehouse" / "segflow.duckdb"
+SHIPPED_CONFIG_DIR = PROJECT_ROOT / "config"
+CONFIG_FILES = ("settings.yml", "tags.yml", "segments.yml", "packs.yml")
 
 
 def default_warehouse_url() -> str:
@@ -22,7 +25,7 @@ def default_warehouse_url() -> str:
 
 
 def default_config_dir() -> Path:
-    return Path(os.environ.get("SEGFLOW_CONFIG") or PROJECT_ROOT / "config")
+    return Path(os.environ.get("SEGFLOW_CONFIG") or SHIPPED_CONFIG_DIR)
 
 
 def load_yaml(path: Path) -> Any:
@@ -61,10 +64,20 @@ class Settings:
         config_dir = Path(config_dir) if config_dir else default_config_dir()
         if not config_dir.is_dir():
             raise SegflowError(f"{config_dir}: config folder not found (set --config or SEGFLOW_CONFIG)")
-        shipped = load_yaml(PROJECT_ROOT / "config" / "settings.yml")
+        shipped = load_yaml(SHIPPED_CONFIG_DIR / "settings.yml")
         own_path = config_dir / "settings.yml"
-        own = load_yaml(own_path) if own_path.exists() else {}
-        values = _merge(shipped, own)
+        if not own_path.exists():
+            misnamed = sorted(p.name for p in config_dir.glob("settings.*"))
+            hint = (
+                f"found {misnamed[0]}: rename it settings.yml"
+                if misnamed
+                else "an empty file keeps every default"
+            )
+            raise SegflowError(
+                f"{own_path}: file not found in the config folder ({hint}; `segflow init-config DIR` "
+                "writes a complete starting folder)"
+            )
+        values = _merge(shipped, load_yaml(own_path))
         try:
             ZoneInfo(values["business_timezone"])
         except Exception as exc:
@@ -88,9 +101,18 @@ class Settings:
         return self.values["business_timezone"]
 
     def config_file(self, name: str) -> Path:
-        """A business config file from the user's folder, else the shipped default."""
+        """A business config file from the config folder. A brand's folder must hold each file it
+        is asked for: falling back to the shipped demo files would build the demo catalog and
+        export the demo packs for a brand whose file is missing or misnamed."""
         own = self.config_dir / name
-        return own if own.exists() else PROJECT_ROOT / "config" / name
+        if own.exists():
+            return own
+        misnamed = [p.name for p in self.config_dir.glob(f"{Path(name).stem}.*") if p.name != name]
+        hint = f"found {misnamed[0]}: rename it {name}" if misnamed else "copy it from the shipped files"
+        raise SegflowError(
+            f"{own}: file not found in the config folder ({hint}; `segflow init-config DIR` "
+            "writes a complete starting folder)"
+        )
 
     def today(self) -> date:
         return datetime.now(ZoneInfo(self.timezone)).date()
@@ -103,10 +125,27 @@ class Settings:
 def parse_as_of(text: str | None, settings: Settings) -> date:
     if text is None:
         return settings.today()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise SegflowError(f"--as-of '{text}' is not a date of the form YYYY-MM-DD")
     try:
         return date.fromisoformat(text)
     except ValueError as exc:
-        raise SegflowError(f"--as-of '{text}' is not a date of the form YYYY-MM-DD") from exc
+        raise SegflowError(f"--as-of '{text}' is not a day of the calendar ({exc})") from exc
+
+
+def init_config(folder: Path) -> list[Path]:
+    """Copy the shipped business config into a brand's folder as a starting point; files already
+    there are kept."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in CONFIG_FILES:
+        target = folder / name
+        if not target.exists():
+            shutil.copyfile(SHIPPED_CONFIG_DIR / name, target)
+            written.append(target)
+    return written
 
 
 def day_range(start: date, end: date) -> list[date]:

@@ -34,6 +34,10 @@ LOCK_WAIT_SECONDS = float(os.environ.get("SEGFLOW_LOCK_WAIT_SECONDS", "600"))
 def duckdb_path_from_url(url: str) -> Path:
     """`duckdb:///relative/or/absolute.duckdb` -> a path. Other dialects are named, not yet served."""
     parsed = urlparse(url)
+    if not parsed.scheme:
+        raise SegflowError(
+            f"warehouse '{url}' is a path, not a URL: use duckdb:///{Path(url).expanduser().resolve()}"
+        )
     if parsed.scheme != "duckdb":
         raise SegflowError(
             f"warehouse URL '{url}': only duckdb:///PATH is served by this version "
