@@ -201,3 +201,24 @@ def test_the_first_checks_say_there_is_no_earlier_run(tmp_path):
     pages = list((tmp_path / "wh" / "data_docs" / "validations" / "features").rglob("*.html"))
     text = pages[0].read_text(encoding="utf-8")
     assert "no earlier run to compare with" in text and "Catalog Error" not in text
+
+
+def test_every_published_table_and_column_says_what_it_means(built, tmp_path):  # noqa: F811
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from transforms.actions import unpaid_reminders
+
+    export(built, resolve_pack(built, "buyers", "order_count >= 1"), tmp_path)
+    unpaid_reminders(built, datetime(2026, 3, 10, 12, tzinfo=ZoneInfo("Asia/Shanghai")))
+    tables = published_rows(built, "select table_name, comment from duckdb_tables() order by 1")
+    assert len(tables) >= 35 and [t for t, comment in tables if not comment] == []
+    undocumented = published_rows(
+        built, "select table_name, column_name from information_schema.columns where column_comment is null"
+    )
+    assert undocumented == []
+    assert published_rows(
+        built,
+        "select column_comment from information_schema.columns "
+        "where table_name = 'customer_features_history' and column_name = 'recency_days'",
+    ) == [("D minus last_order_date (an order yesterday gives 1)",)]

@@ -342,3 +342,12 @@ def test_a_row_delivered_in_two_files_of_one_run_comes_from_the_file_loaded_last
     assert eve["total_spend"] == Decimal("20.00")
     assert eve["favorite_category"] == "礼品"
     assert eve["replenishment_due_date"] == date(2026, 4, 30)  # two units of a 30-day product
+
+
+def test_the_documented_columns_are_the_built_columns(built):
+    from transforms.expressions import feature_columns
+
+    built_columns = [
+        r[0] for r in published_rows(built, "select column_name from (describe customer_features)")
+    ]
+    assert list(feature_columns()) == built_columns

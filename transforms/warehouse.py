@@ -23,6 +23,7 @@ import pyarrow as pa
 from transforms.errors import SegflowError
 from transforms.failpoints import failpoint
 from transforms.settings import Settings
+from transforms.table_docs import comment_statements
 
 SCHEMAS = ("raw", "stg", "int", "pub", "meta")
 # The keys (e.g. as-of dates) of history tables written since the last publish: publish copies
@@ -184,6 +185,10 @@ class Warehouse:
             for table in rewritten:
                 con.execute(f"create table publishing.main.{table} as select * from pub.{table}")
             carried = sorted(published_before - set(fresh)) if tables is not None else []
+            for table in fresh:  # the comments BI tools show, from the models' YAML
+                columns = [row[0] for row in con.execute(f"describe publishing.main.{table}").fetchall()]
+                for statement in comment_statements(f"publishing.main.{table}", table, columns):
+                    con.execute(statement)
             con.execute("checkpoint publishing")
         finally:
             con.execute("detach database if exists publishing")
