@@ -49,6 +49,38 @@ def test_report_is_self_contained(report):
     assert "暂无迁移数据" not in text
 
 
+def test_report_reads_in_the_operators_order_and_language(report):
+    text = report.read_text(encoding="utf-8")
+    headings = re.findall(r"<h2>(.*?)</h2>", text)
+    # Overview first, then value x frequency, lifecycle, RFM, funnel, cohorts, channels.
+    leading = [
+        "概览",
+        "价值×频次四象限 (近90天)",
+        "生命周期",
+        "RFM 经典分群",
+        "RFM 热力图",
+        "AARRR 漏斗",
+        "首单月份",
+        "渠道转化",
+    ]
+    positions = [next(i for i, h in enumerate(headings) if h.startswith(name)) for name in leading]
+    assert positions == sorted(positions), headings
+    assert not any(h in ("abc", "funnel", "lifecycle", "rfm8") for h in headings)
+    # Lifecycle stages in order of severity; funnel stages and channels in Chinese.
+    lifecycle = text[text.index("<h2>生命周期</h2>") : text.index("<h2>RFM 经典分群</h2>")]
+    stages = ["新客(未购)", "首购客", "复购客", "回流", "半流失", "流失(30天无单)", "沉睡(180天无单)"]
+    found = [lifecycle.index(stage) for stage in stages if stage in lifecycle]
+    assert len(found) >= 5 and found == sorted(found)
+    funnel = text[text.index("<h2>AARRR 漏斗") :]
+    assert "陌生人" in funnel and "推荐者" in funnel and "advocate" not in funnel
+    assert "企业微信" in text or "天猫" in text
+    # The migration matrix names its model and both dates; shares come with counts; axes have ticks.
+    assert "分群迁移矩阵:价值×频次四象限 (近90天),2026-03-10 → 2026-03-17" in text
+    assert re.search(r"\d+\.\d%  ?\(\d+\)", text)
+    assert ">25%</text>" in text and ">75%</text>" in text
+    assert "较上次运行 (上次运行 2026-03-10)" in text
+
+
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make test installs it)")
 def test_report_renders_in_headless_chromium(report, tmp_path):

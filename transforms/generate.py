@@ -185,10 +185,13 @@ def _generate_part(
     weights = rng.pareto(1.6, len(buyers)) + 0.3
     weights /= weights.sum()
     signup_day = rng.integers(0, days, n_people)
-    # Orders spread evenly over the period; a buyer signed up by their first order at the latest.
+    # Orders spread evenly over the period; a buyer signed up up to a month before their first order.
     buyer = rng.choice(buyers, size=orders, p=weights)
     order_day = rng.integers(0, days, orders)
-    np.minimum.at(signup_day, buyer, order_day)
+    first_order_day = np.full(n_people, days)
+    np.minimum.at(first_order_day, buyer, order_day)
+    lead = rng.integers(0, 31, n_people)
+    signup_day = np.minimum(signup_day, np.maximum(first_order_day - lead, 0))
 
     # -- contacts: most people, some twice under different identifiers -------------------------
     has_contact = rng.random(n_people) < 0.85

@@ -1,7 +1,8 @@
 """`segflow report`: one self-contained HTML file with charts (inline SVG, no scripts, no CDN).
 
 Reads only published tables, so it can run while a build is under way. Labels follow
-`report.language` (zh or en) in settings.yml.
+`report.language` (zh or en) in settings.yml; models and segments are named and ordered as
+segments.yml names and orders them (segment_summary's labels and sort order).
 """
 
 from __future__ import annotations
@@ -17,106 +18,156 @@ TEXT = {
     "zh": {
         "title": "用户分层运营报告",
         "as_of": "数据截至",
+        "overview": "概览",
+        "buyers": "购买客户",
         "customers": "客户数",
-        "segments": "分群规模与收入占比",
+        "revenue": "累计净收入(元)",
+        "repurchase_rate": "复购率(2个及以上购买日)",
+        "churned_share": "流失占比(30天无单的购买客户)",
+        "change": "较上次运行",
+        "previous": "上次运行",
+        "first_run": "首次运行,暂无对比",
         "customer_share": "客户占比",
         "revenue_share": "收入占比",
         "pareto": "帕累托曲线(客户累计占比 vs 收入累计占比)",
+        "pareto_x": "客户累计占比 →",
+        "pareto_y": "收入累计占比 →",
         "rfm": "RFM 热力图(R 分 × F 分,格内为客户数)",
-        "funnel": "AARRR 漏斗",
-        "migration": "分群迁移矩阵(上次运行 → 本次)",
+        "funnel": "AARRR 漏斗(到达人数与上一阶段转化率)",
+        "migration": "分群迁移矩阵:{model},{previous} → {current}(格内为客户数)",
         "channels": "渠道转化",
         "cohorts": "首单月份同期群复购率",
+        "migration_none": "分群迁移矩阵",
         "no_previous": "只有一次运行,暂无迁移数据。",
+        "new_customer": "新客户",
         "channel": "渠道",
         "contacts": "加粉数",
         "order_share": "下单占比",
         "median_days": "首单中位天数",
         "cohort": "首单月",
-        "month": "第 N 月",
-        "from": "从",
-        "to": "到",
+        "month": "首单后第 N 月",
+        "from": "上次",
+        "to": "本次",
         "stage": "阶段",
         "conversion": "转化率",
-        "portrait": "人群画像(重要价值 vs 全体)",
+        "portrait": "人群画像:城市分布(重要价值 vs 全体)",
+        "segment_of_portrait": "重要价值",
+        "everyone": "全体",
+        "unknown": "未知",
     },
     "en": {
         "title": "Customer segmentation report",
         "as_of": "As of",
+        "overview": "Overview",
+        "buyers": "buyers",
         "customers": "customers",
-        "segments": "Segment sizes and revenue shares",
+        "revenue": "net revenue to date (CNY)",
+        "repurchase_rate": "repurchase rate (2+ purchase days)",
+        "churned_share": "churned share (buyers with no order in 30 days)",
+        "change": "since the previous run",
+        "previous": "previous run",
+        "first_run": "first run: nothing to compare with",
         "customer_share": "customer share",
         "revenue_share": "revenue share",
         "pareto": "Pareto curve (cumulative customers vs cumulative revenue)",
+        "pareto_x": "customers →",
+        "pareto_y": "revenue →",
         "rfm": "RFM heat map (R score x F score, customers per cell)",
-        "funnel": "AARRR funnel",
-        "migration": "Segment migration (previous run -> this run)",
+        "funnel": "AARRR funnel (customers reaching each stage, conversion from the previous)",
+        "migration": "Segment migration: {model}, {previous} → {current} (customers per cell)",
         "channels": "Channel conversion",
         "cohorts": "Monthly first-order cohorts: share buying again",
+        "migration_none": "Segment migration",
         "no_previous": "Only one run so far: no migration yet.",
+        "new_customer": "new customer",
         "channel": "channel",
         "contacts": "contacts",
         "order_share": "ordered",
         "median_days": "median days to first order",
         "cohort": "cohort",
-        "month": "month",
-        "from": "from",
-        "to": "to",
+        "month": "months after the first order",
+        "from": "previous",
+        "to": "now",
         "stage": "stage",
         "conversion": "conversion",
-        "portrait": "Portrait (important value vs everyone)",
+        "portrait": "Portrait by city (important value vs everyone)",
+        "segment_of_portrait": "important value",
+        "everyone": "everyone",
+        "unknown": "unknown",
     },
 }
 BLUE, ORANGE, GREY = "#3b6fb6", "#e08a2c", "#8a8f98"
+# The report's reading order: the models a store manager asks about first, then the rest in the
+# order of segments.yml.
+LEADING_MODELS = ("value_frequency", "lifecycle", "rfm")
+MIGRATION_MODEL = "value_frequency"
 
 
 def esc(value) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _bars(rows: list[dict], label: str, series: list[tuple[str, str, str]], width: int = 640) -> str:
-    """Horizontal grouped bars; series = (key, legend, colour), values are shares 0..1."""
-    bar, gap, left = 12, 10, 170
+def _bars(
+    rows: list[dict],
+    label: str,
+    series: list[tuple[str, str, str]],
+    counts: str | None = None,
+    width: int = 720,
+) -> str:
+    """Horizontal grouped bars; series = (key, legend, colour) with shares 0..1. The first series'
+    bar also shows the row's count (`counts`), so a share is never read without its size."""
+    bar, gap, left = 12, 10, 190
     height = len(rows) * (bar * len(series) + gap) + 30
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">']
     for index, (_, legend, colour) in enumerate(series):
-        parts.append(f'<rect x="{left + index * 140}" y="4" width="10" height="10" fill="{colour}"/>')
-        parts.append(f'<text x="{left + 14 + index * 140}" y="13" font-size="11">{esc(legend)}</text>')
+        parts.append(f'<rect x="{left + index * 160}" y="4" width="10" height="10" fill="{colour}"/>')
+        parts.append(f'<text x="{left + 14 + index * 160}" y="13" font-size="11">{esc(legend)}</text>')
     y = 24
     for row in rows:
         parts.append(
             f'<text x="{left - 6}" y="{y + bar}" font-size="12" text-anchor="end">{esc(row[label])}</text>'
         )
-        for key, _, colour in series:
+        for index, (key, _, colour) in enumerate(series):
             value = float(row.get(key) or 0)
-            length = max(1.0, value * (width - left - 60))
+            length = max(1.0, value * (width - left - 110))
+            text = f"{value:.1%}"
+            if counts and index == 0 and row.get(counts) is not None:
+                text += f" ({row[counts]:,})"
             parts.append(
                 f'<rect x="{left}" y="{y}" width="{length:.1f}" height="{bar - 2}" fill="{colour}"/>'
             )
-            parts.append(
-                f'<text x="{left + length + 4:.1f}" y="{y + bar - 3}" font-size="10">{value:.1%}</text>'
-            )
+            parts.append(f'<text x="{left + length + 4:.1f}" y="{y + bar - 3}" font-size="10">{text}</text>')
             y += bar
         y += gap
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _pareto(points: list[dict], width: int = 420, height: int = 300) -> str:
-    pad = 36
+def _pareto(points: list[dict], t: dict, width: int = 460, height: int = 320) -> str:
+    pad = 44
     scale_x = lambda v: pad + v * (width - 2 * pad)  # noqa: E731
     scale_y = lambda v: height - pad - v * (height - 2 * pad)  # noqa: E731
     path = " ".join(f"{scale_x(p['customer_share']):.1f},{scale_y(p['revenue_share']):.1f}" for p in points)
+    ticks = []
+    for share in (0, 0.25, 0.5, 0.75, 1):
+        x, y = scale_x(share), scale_y(share)
+        ticks.append(
+            f'<line x1="{x:.1f}" y1="{height - pad}" x2="{x:.1f}" y2="{height - pad + 4}" stroke="{GREY}"/>'
+            f'<text x="{x:.1f}" y="{height - pad + 15}" font-size="10" text-anchor="middle">{share:.0%}</text>'
+            f'<line x1="{pad - 4}" y1="{y:.1f}" x2="{pad}" y2="{y:.1f}" stroke="{GREY}"/>'
+            f'<text x="{pad - 6}" y="{y + 3:.1f}" font-size="10" text-anchor="end">{share:.0%}</text>'
+        )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">'
         f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="{GREY}"/>'
         f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="{GREY}"/>'
-        f'<line x1="{scale_x(0)}" y1="{scale_y(0)}" x2="{scale_x(1)}" y2="{scale_y(1)}" stroke="{GREY}" stroke-dasharray="4"/>'
+        + "".join(ticks)
+        + f'<line x1="{scale_x(0)}" y1="{scale_y(0)}" x2="{scale_x(1)}" y2="{scale_y(1)}" stroke="{GREY}" stroke-dasharray="4"/>'
         f'<line x1="{pad}" y1="{scale_y(0.8):.1f}" x2="{width - pad}" y2="{scale_y(0.8):.1f}" stroke="{ORANGE}" stroke-dasharray="2"/>'
-        f'<text x="{width - pad}" y="{scale_y(0.8) - 4:.1f}" font-size="10" text-anchor="end">80%</text>'
         f'<polyline fill="none" stroke="{BLUE}" stroke-width="2" points="{scale_x(0)},{scale_y(0)} {path}"/>'
-        f'<text x="{width / 2}" y="{height - 8}" font-size="11" text-anchor="middle">customers →</text>'
-        f'<text x="12" y="{height / 2}" font-size="11" transform="rotate(-90 12 {height / 2})" text-anchor="middle">revenue →</text>'
+        f'<text x="{width / 2}" y="{height - 8}" font-size="11" text-anchor="middle">{esc(t["pareto_x"])}</text>'
+        f'<text x="12" y="{height / 2}" font-size="11" transform="rotate(-90 12 {height / 2})" '
+        f'text-anchor="middle">{esc(t["pareto_y"])}</text>'
         "</svg>"
     )
 
@@ -127,15 +178,22 @@ def _heat_table(
     column_key: str,
     value_key: str,
     fmt: str,
-    t: dict,
     row_title: str,
     column_title: str,
+    labels: dict | None = None,
+    order: dict | None = None,
 ) -> str:
-    row_values = sorted({r[row_key] for r in rows}, key=str)
-    column_values = sorted({r[column_key] for r in rows}, key=str)
+    """A table shaded by value; `labels` names row and column values, `order` sorts them."""
+    labels, order = labels or {}, order or {}
+
+    def sort_key(value):
+        return (order.get(value, len(order)), str(value))
+
+    row_values = sorted({r[row_key] for r in rows}, key=sort_key)
+    column_values = sorted({r[column_key] for r in rows}, key=sort_key)
     cells = {(r[row_key], r[column_key]): r[value_key] for r in rows}
     top = max([float(v) for v in cells.values() if v is not None] or [1]) or 1
-    head = "".join(f"<th>{esc(c)}</th>" for c in column_values)
+    head = "".join(f"<th>{esc(labels.get(c, c))}</th>" for c in column_values)
     body = []
     for row_value in row_values:
         tds = []
@@ -147,28 +205,29 @@ def _heat_table(
             alpha = 0.08 + 0.85 * float(value) / top
             text = format(float(value), fmt)
             tds.append(f'<td style="background:rgba(59,111,182,{alpha:.2f})">{text}</td>')
-        body.append(f"<tr><th>{esc(row_value)}</th>{''.join(tds)}</tr>")
-    return f'<table class="heat"><tr><th>{esc(row_title)} \\ {esc(column_title)}</th>{head}</tr>{"".join(body)}</table>'
+        body.append(f"<tr><th>{esc(labels.get(row_value, row_value))}</th>{''.join(tds)}</tr>")
+    corner = f"{esc(row_title)} \\ {esc(column_title)}"
+    return f'<table class="heat"><tr><th>{corner}</th>{head}</tr>{"".join(body)}</table>'
 
 
-def _funnel(rows: list[dict], t: dict, width: int = 640) -> str:
+def _funnel(rows: list[dict], width: int = 720) -> str:
     top = max([r["reached"] for r in rows] or [1]) or 1
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{len(rows) * 34 + 10}" role="img">'
     ]
     for index, row in enumerate(rows):
-        length = max(2.0, (width - 260) * row["reached"] / top)
-        x = 130 + (width - 260 - length) / 2
+        length = max(2.0, (width - 300) * row["reached"] / top)
+        x = 150 + (width - 300 - length) / 2
         y = 6 + index * 34
         conversion = (
             f"{row['conversion_from_previous']:.1%}" if row["conversion_from_previous"] is not None else ""
         )
         parts.append(f'<rect x="{x:.1f}" y="{y}" width="{length:.1f}" height="26" fill="{BLUE}" rx="3"/>')
         parts.append(
-            f'<text x="124" y="{y + 17}" font-size="12" text-anchor="end">{esc(row["stage"])}</text>'
+            f'<text x="144" y="{y + 17}" font-size="12" text-anchor="end">{esc(row["stage_label"])}</text>'
         )
         parts.append(
-            f'<text x="{width - 120}" y="{y + 17}" font-size="11">{row["reached"]:,}  {conversion}</text>'
+            f'<text x="{width - 140}" y="{y + 17}" font-size="11">{row["reached"]:,}  {conversion}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -187,17 +246,66 @@ def _table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+HEADLINE_SQL = """
+select count(case when order_count > 0 then 1 end) as buyers, count(*) as customers,
+    coalesce(sum(total_spend), 0) as revenue,
+    avg(case when order_count > 0 then (case when purchase_days >= 2 then 1.0 else 0.0 end) end)
+        as repurchase_rate,
+    avg(case when order_count > 0 then (case when recency_days > 30 then 1.0 else 0.0 end) end)
+        as churned_share
+from {relation}
+"""
+
+
+def _overview(headline: dict, previous: dict | None, previous_date, t: dict) -> str:
+    """The headline figures and their change since the previous run (shares in percentage points)."""
+    figures = (
+        ("buyers", False),
+        ("customers", False),
+        ("revenue", False),
+        ("repurchase_rate", True),
+        ("churned_share", True),
+    )
+    rows = []
+    for key, is_share in figures:
+        value = headline[key]
+        shown = "" if value is None else f"{float(value):.1%}" if is_share else f"{float(value):,.0f}"
+        change = ""
+        if previous and previous.get(key) is not None and value is not None:
+            diff = float(value) - float(previous[key])
+            change = f"{diff * 100:+.1f} pp" if is_share else f"{diff:+,.0f}"
+        rows.append(f"<tr><th>{esc(t[key])}</th><td>{shown}</td><td>{esc(change)}</td></tr>")
+    compared = f"{t['change']} ({t['previous']} {previous_date})" if previous else t["first_run"]
+    return f"<table><tr><th></th><th></th><th>{esc(compared)}</th></tr>{''.join(rows)}</table>"
+
+
 def build_report(settings: Settings) -> str:
     language = str(settings.get("report.language"))
     t = TEXT.get(language, TEXT["en"])
+    channel_labels = (settings.values.get("report") or {}).get("channel_labels") or {}
+    channel_labels = channel_labels if language == "zh" else {}
     with Warehouse(settings).read() as con:
         as_of = con.execute("select max(as_of_date) from customer_features").fetchall()[0][0]
-        total = con.execute("select count(*) from customer_features").fetchall()[0][0]
+        headline = fetch_dicts(con, HEADLINE_SQL.format(relation="customer_features"))[0]
+        previous_date = con.execute(
+            "select max(as_of_date) from customer_features_history where as_of_date < ?", [as_of]
+        ).fetchall()[0][0]
+        previous = (
+            fetch_dicts(
+                con,
+                HEADLINE_SQL.format(relation="customer_features_history") + " where as_of_date = ?",
+                [previous_date],
+            )[0]
+            if previous_date
+            else None
+        )
         summary = fetch_dicts(
             con,
-            "select model, segment, segment_label, customers, customer_share, revenue_share from segment_summary "
-            "order by model, revenue_share desc nulls last, customers desc",
+            "select model, coalesce(model_label, model) as model_label, model_order, segment, segment_label, "
+            "segment_order, customers, customer_share, revenue_share from segment_summary "
+            "order by model_order nulls last, model, segment_order nulls last, customers desc",
         )
+        catalog = fetch_dicts(con, "select model, segment, segment_label, segment_order from segment_catalog")
         pareto = fetch_dicts(
             con,
             "with ranked as (select total_spend, row_number() over (order by total_spend desc, customer_key) as r, "
@@ -215,8 +323,9 @@ def build_report(settings: Settings) -> str:
         funnel = fetch_dicts(con, "select * from funnel_summary order by stage_order")
         migration = fetch_dicts(
             con,
-            "select from_segment, to_segment, customers from segment_migration where model = 'value_frequency' "
-            "and as_of_date = (select max(as_of_date) from segment_migration)",
+            "select previous_as_of_date, from_segment, to_segment, customers from segment_migration "
+            "where model = ? and as_of_date = (select max(as_of_date) from segment_migration)",
+            [MIGRATION_MODEL],
         )
         channels = fetch_dicts(con, "select * from channel_conversion order by contacts desc")
         cohorts = fetch_dicts(
@@ -226,74 +335,112 @@ def build_report(settings: Settings) -> str:
         )
         portrait = fetch_dicts(
             con,
-            "with base as (select f.customer_key, coalesce(f.gender, '?') as gender, coalesce(f.city, '?') as city, "
-            "coalesce(f.source_channel, '?') as source_channel, s.segment from customer_features as f "
+            "with base as (select f.customer_key, coalesce(f.city, ?) as city, s.segment from customer_features as f "
             "join customer_segments as s on f.customer_key = s.customer_key and s.model = 'value_frequency') "
             "select 'city' as dimension, city as value, avg(case when segment = 'important_value' then 1.0 else 0 end) "
             "* count(*) / nullif((select count(*) from base where segment = 'important_value'), 0) as segment_share, "
             "count(*) * 1.0 / (select count(*) from base) as base_share from base group by city "
             "order by segment_share desc limit 8",
+            [t["unknown"]],
+        )
+
+    labels = {(c["model"], c["segment"]): c["segment_label"] for c in catalog}
+    orders = {(c["model"], c["segment"]): c["segment_order"] for c in catalog}
+    model_labels = {r["model"]: r["model_label"] for r in summary}
+
+    def model_bars(model: str) -> str:
+        rows = [r for r in summary if r["model"] == model]
+        series = [
+            ("customer_share", t["customer_share"], BLUE),
+            ("revenue_share", t["revenue_share"], ORANGE),
+        ]
+        return f"<h2>{esc(model_labels[model])}</h2>" + _bars(
+            rows, "segment_label", series, counts="customers"
         )
 
     sections = [
-        f"<h1>{esc(t['title'])}</h1><p>{esc(t['as_of'])} {esc(as_of)} · {total:,} {esc(t['customers'])}</p>"
+        f"<h1>{esc(t['title'])}</h1><p>{esc(t['as_of'])} {esc(as_of)}</p>",
+        f"<h2>{esc(t['overview'])}</h2>{_overview(headline, previous, previous_date, t)}",
     ]
-    models = []
-    for row in summary:
-        if row["model"] not in models:
-            models.append(row["model"])
-    for model in models:
-        rows = [r for r in summary if r["model"] == model]
-        sections.append(f"<h2>{esc(t['segments'])}: {esc(model)}</h2>")
+    for model in LEADING_MODELS:
+        if model in model_labels:
+            sections.append(model_bars(model))
+    if rfm:
         sections.append(
-            _bars(
-                rows,
-                "segment_label",
-                [
-                    ("customer_share", t["customer_share"], BLUE),
-                    ("revenue_share", t["revenue_share"], ORANGE),
-                ],
-            )
+            f"<h2>{esc(t['rfm'])}</h2>{_heat_table(rfm, 'r_score', 'f_score', 'customers', ',.0f', 'R', 'F')}"
         )
-    sections.append(f"<h2>{esc(t['pareto'])}</h2>{_pareto(pareto)}")
+    stage_labels = {segment: label for (model, segment), label in labels.items() if model == "funnel"}
+    funnel = [{**row, "stage_label": stage_labels.get(row["stage"], row["stage"])} for row in funnel]
+    sections.append(f"<h2>{esc(t['funnel'])}</h2>{_funnel(funnel)}")
+    sections.append(f"<h2>{esc(t['cohorts'])}</h2>")
     sections.append(
-        f"<h2>{esc(t['rfm'])}</h2>{_heat_table(rfm, 'r_score', 'f_score', 'customers', ',.0f', t, 'R', 'F')}"
+        _heat_table(cohorts, "cohort", "months_since_first", "retention_rate", ".1%", t["cohort"], t["month"])
     )
-    sections.append(f"<h2>{esc(t['funnel'])}</h2>{_funnel(funnel, t)}")
-    sections.append(f"<h2>{esc(t['migration'])}</h2>")
-    sections.append(
-        _heat_table(migration, "from_segment", "to_segment", "customers", ",.0f", t, t["from"], t["to"])
-        if migration
-        else f"<p>{esc(t['no_previous'])}</p>"
-    )
+    channels = [
+        {**row, "channel_label": channel_labels.get(row["source_channel"], row["source_channel"])}
+        for row in channels
+    ]
     sections.append(f"<h2>{esc(t['channels'])}</h2>")
-    sections.append(_bars(channels, "source_channel", [("order_share", t["order_share"], BLUE)]))
+    sections.append(
+        _bars(channels, "channel_label", [("order_share", t["order_share"], BLUE)], counts="contacts")
+    )
     sections.append(
         _table(
             channels,
             [
-                ("source_channel", t["channel"], ""),
+                ("channel_label", t["channel"], ""),
                 ("contacts", t["contacts"], ",d"),
                 ("order_share", t["order_share"], ".1%"),
                 ("median_days_to_first_order", t["median_days"], ".1f"),
             ],
         )
     )
-    sections.append(f"<h2>{esc(t['cohorts'])}</h2>")
-    sections.append(
-        _heat_table(
-            cohorts, "cohort", "months_since_first", "retention_rate", ".1%", t, t["cohort"], t["month"]
+    for model in model_labels:
+        if model not in LEADING_MODELS and model != "funnel":  # the funnel has its own chart above
+            sections.append(model_bars(model))
+            if model == "abc":
+                sections.append(f"<h3>{esc(t['pareto'])}</h3>{_pareto(pareto, t)}")
+    if migration:
+        migration_labels = {
+            segment: label for (model, segment), label in labels.items() if model == MIGRATION_MODEL
+        }
+        migration_labels["(new customer)"] = t["new_customer"]
+        order = {segment: rank for (model, segment), rank in orders.items() if model == MIGRATION_MODEL}
+        order["(new customer)"] = -1
+        title = t["migration"].format(
+            model=model_labels.get(MIGRATION_MODEL, MIGRATION_MODEL),
+            previous=migration[0]["previous_as_of_date"],
+            current=as_of,
         )
-    )
+        sections.append(f"<h2>{esc(title)}</h2>")
+        sections.append(
+            _heat_table(
+                migration,
+                "from_segment",
+                "to_segment",
+                "customers",
+                ",.0f",
+                t["from"],
+                t["to"],
+                labels=migration_labels,
+                order=order,
+            )
+        )
+    else:
+        sections.append(f"<h2>{esc(t['migration_none'])}</h2><p>{esc(t['no_previous'])}</p>")
     sections.append(f"<h2>{esc(t['portrait'])}</h2>")
     sections.append(
-        _bars(portrait, "value", [("segment_share", "important_value", ORANGE), ("base_share", "all", GREY)])
+        _bars(
+            portrait,
+            "value",
+            [("segment_share", t["segment_of_portrait"], ORANGE), ("base_share", t["everyone"], GREY)],
+        )
     )
     style = (
         "body{font-family:'Noto Sans CJK SC','PingFang SC','Microsoft YaHei',sans-serif;margin:24px;color:#222;max-width:980px}"
         "h1{font-size:22px}h2{font-size:16px;margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:4px}"
-        "table{border-collapse:collapse;font-size:12px;margin:6px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}"
-        "th{background:#f4f5f7}svg{display:block;margin:6px 0}"
+        "h3{font-size:14px}table{border-collapse:collapse;font-size:12px;margin:6px 0}"
+        "td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}th{background:#f4f5f7}svg{display:block;margin:6px 0}"
     )
     return (
         f'<!DOCTYPE html><html lang="{esc(language)}"><head><meta charset="utf-8"><title>{esc(t["title"])}</title>'
