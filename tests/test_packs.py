@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pyarrow.csv as pacsv
 import pytest
@@ -146,55 +144,3 @@ def test_holdout_is_stable_and_near_its_share_and_delta_follows_new_orders(gener
     assert measured["holdout"]["customers"] == first.holdout
     low, high = measured["spend_per_customer_lift_95ci"]
     assert low <= measured["spend_per_customer_lift"] <= high
-
-
-class FlakyServer(BaseHTTPRequestHandler):
-    """Fails the 2nd and 3rd requests with 503 and drops the connection after applying the 5th."""
-
-    requests = 0
-    applied: dict[str, list] = {}
-    lock = threading.Lock()
-
-    def do_POST(self):  # noqa: N802 - http.server's name
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        with FlakyServer.lock:
-            FlakyServer.requests += 1
-            number = FlakyServer.requests
-            if number in (2, 3):
-                self.send_response(503)
-                self.end_headers()
-                return
-            key = self.headers["Idempotency-Key"]
-            FlakyServer.applied.setdefault(key, body["members"])  # a repeated key is not applied twice
-        if number == 5:
-            self.connection.close()  # applied, but the client never hears back: it must retry
-            return
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, *args):
-        pass
-
-
-def test_webhook_against_a_flaky_server_loses_and_duplicates_nothing(small, tmp_path):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FlakyServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        pack = resolve_pack(small, "everyone", "order_count >= 0")
-        destination = {
-            "type": "webhook",
-            "url": f"http://127.0.0.1:{server.server_port}/members",
-            "batch_size": 2,
-            "backoff_seconds": 0.01,
-        }
-        pack = pack.__class__(**{**pack.__dict__, "destination": destination})
-        result = export(small, pack, tmp_path)
-    finally:
-        server.shutdown()
-    exported = sorted(pacsv.read_csv(result.file).column("customer_key").to_pylist())
-    received = sorted(member["customer_key"] for batch in FlakyServer.applied.values() for member in batch)
-    assert received == exported
-    assert result.delivered_batches == 3 and len(FlakyServer.applied) == 3
-    assert FlakyServer.requests >= 6

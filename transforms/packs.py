@@ -12,11 +12,8 @@ import hashlib
 import json
 import math
 import os
-import time
-import urllib.error
-import urllib.request
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -26,6 +23,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from transforms import PROJECT_ROOT
+from transforms.delivery import Webhook, credentials, deliver, parse_destination
 from transforms.errors import SegflowError
 from transforms.expressions import compile_expression
 from transforms.ingest import file_sha256
@@ -64,8 +62,9 @@ class Pack:
     require_consent: bool = False
     schedule: str | None = None
     description: str = ""
-    destination: dict = field(default_factory=dict)
+    webhook: Webhook | None = None  # None: the export is a file in the folder only
     hashed_phone_format: str = "national"  # what --hash hashes: 13900000001 or +8613900000001
+    hashed: bool = False  # `hash: true`: every export of the pack is hashed, as if with --hash
 
     def definition(self) -> dict:
         return {
@@ -104,9 +103,16 @@ def _pack(name: str, config: dict, settings: Settings, where: str) -> Pack:
         require_consent=bool(config.get("require_consent", settings.get("packs.require_consent"))),
         schedule=config.get("schedule"),
         description=str(config.get("description", "")),
-        destination=config.get("destination") or {"type": "folder"},
+        webhook=parse_destination(config.get("destination"), where),
         hashed_phone_format=phone_format,
+        hashed=_flag(config.get("hash", False), "hash", where),
     )
+
+
+def _flag(value: object, key: str, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise SegflowError(f"{where}: {key} must be true or false, not {value!r}")
+    return value
 
 
 def load_packs(settings: Settings) -> dict[str, Pack]:
@@ -287,6 +293,9 @@ def export(
 ) -> ExportResult:
     if file_format not in FORMATS:
         raise SegflowError(f"--format {file_format}: use one of {', '.join(FORMATS)}")
+    # A missing secret or token stops the export before any file is written or anything sent.
+    creds = credentials(pack.webhook, pack.name) if pack.webhook else None
+    hashed = hashed or pack.hashed
     out_dir = Path(out_dir or PROJECT_ROOT / "exports")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -388,9 +397,7 @@ def export(
     temporary.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     os.replace(temporary, manifest_path)
 
-    delivered = None
-    if (pack.destination or {}).get("type") == "webhook":
-        delivered = deliver_webhook(pack.destination, export_id, body)
+    delivered = deliver(pack.webhook, creds, export_id, body) if pack.webhook and creds else None
 
     with warehouse.work() as work:
         for ddl in LOG_DDL:
@@ -435,50 +442,6 @@ def export(
         left,
         delivered,
     )
-
-
-def deliver_webhook(destination: dict, export_id: str, body: pa.Table) -> int:
-    """POST members in batches; each batch carries an idempotency key, so a retried batch the server
-    already took is not applied twice. Retries with backoff on connection errors and 5xx."""
-    url = destination.get("url")
-    if not url:
-        raise SegflowError("webhook destination needs `url`")
-    batch_size = int(destination.get("batch_size", 500))
-    attempts = int(destination.get("max_attempts", 6))
-    backoff = float(destination.get("backoff_seconds", 0.5))
-    rows = body.to_pylist()
-    batches = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)] or [[]]
-    for number, batch in enumerate(batches, start=1):
-        payload = json.dumps(
-            {"export_id": export_id, "batch": number, "batches": len(batches), "members": batch},
-            ensure_ascii=False,
-            default=str,
-        ).encode("utf-8")
-        key = f"{export_id}:{number}"
-        for attempt in range(1, attempts + 1):
-            request = urllib.request.Request(
-                url,
-                data=payload,
-                method="POST",
-                headers={"Content-Type": "application/json", "Idempotency-Key": key},
-            )
-            try:
-                with urllib.request.urlopen(request, timeout=10) as response:
-                    if 200 <= response.status < 300:
-                        break
-            except urllib.error.HTTPError as exc:
-                if exc.code < 500 and exc.code != 429:
-                    raise SegflowError(
-                        f"webhook refused batch {number} of {export_id}: HTTP {exc.code}"
-                    ) from exc
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if attempt == attempts:
-                raise SegflowError(
-                    f"webhook did not take batch {number} of {export_id} after {attempts} attempts"
-                )
-            time.sleep(backoff * 2 ** (attempt - 1))
-    return len(batches)
 
 
 def lift(settings: Settings, pack_name: str, export_id: str, days: int) -> dict:
