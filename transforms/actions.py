@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 from transforms.errors import SegflowError
 from transforms.expressions import compile_expression
 from transforms.models import Model
-from transforms.rules import Rule, first_match, quote
+from transforms.rules import Rule, first_match
 from transforms.schema import IDENTIFIER_TYPES
 from transforms.settings import Settings
+from transforms.sql import literal
 from transforms.tags import with_customer_key
 from transforms.warehouse import Warehouse
 
@@ -62,8 +63,8 @@ def unpaid_reminders(settings: Settings, at: datetime) -> int:
     every = timedelta(minutes=int(settings.get("actions.reminder_every_minutes")))
     marks = [int(m) for m in settings.get("actions.unpaid_reminder_minutes")]
     windows = " union all ".join(
-        f"select {m} as reminder_minutes, cast({quote((at - timedelta(minutes=m) - every).isoformat())} as timestamptz) "
-        f"as created_after, cast({quote((at - timedelta(minutes=m)).isoformat())} as timestamptz) as created_until"
+        f"select {m} as reminder_minutes, cast({literal((at - timedelta(minutes=m) - every).isoformat())} as timestamptz) "
+        f"as created_after, cast({literal((at - timedelta(minutes=m)).isoformat())} as timestamptz) as created_until"
         for m in marks
     )
     lookups = " ".join(
@@ -79,10 +80,10 @@ with versions as (
         partition by order_id order by coalesce(updated_at, created_at) desc, _loaded_at desc, _file desc, _line desc
     ) as version_rank
     from raw.orders as orders
-    where coalesce(updated_at, created_at) <= cast({quote(at.isoformat())} as timestamptz)
+    where coalesce(updated_at, created_at) <= cast({literal(at.isoformat())} as timestamptz)
 ),
 unpaid as (select * from versions where version_rank = 1 and status = 'created')
-select cast({quote(at.isoformat())} as timestamptz) as reminder_at, marks.reminder_minutes,
+select cast({literal(at.isoformat())} as timestamptz) as reminder_at, marks.reminder_minutes,
     unpaid.order_id, unpaid.created_at, unpaid.amount, unpaid.channel,
     coalesce({customer_key}) as customer_key,
     unpaid.phone, unpaid.unionid

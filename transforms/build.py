@@ -7,119 +7,19 @@ failed build leaves the previous tables in place for readers.
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
+from transforms.context import render_variables
 from transforms.errors import SegflowError
 from transforms.failpoints import failpoint
 from transforms.ingest import ensure_raw_tables
 from transforms.models import Model, ModelRun, Project, discover_sql_models, materialize
-from transforms.schema import IDENTIFIER_TYPES, PERSON_KINDS
+from transforms.schema import PERSON_KINDS
 from transforms.settings import Settings
 from transforms.warehouse import Warehouse, scalar
-
-
-def sql_literal(value: object) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def landed_files_sql(relation: str) -> str:
-    """Each loaded file of a raw table with the lines of the files loaded before it.
-
-    A record's key inside a build is line_offset + _line: unique, dense (no larger than the number
-    of loaded lines, so identity stitching can index records by it in an array instead of hashing
-    them) and in load order: ingest run, then file path, then line. So the row loaded last (the
-    contract's tie-break between versions of a row) has the largest key.
-    """
-    return (
-        "select _batch, _file, cast(coalesce(sum(max(_line)) over (order by max(_loaded_at), _file, _batch "
-        "rows between unbounded preceding and 1 preceding), 0) as bigint) as line_offset "
-        f"from {relation} group by _batch, _file"
-    )
-
-
-# Every record's kind is a digit of its record_key, so one integer names a record in the graph.
-RECORD_KINDS = ("order", "contact", "event", "manual_tag")
-
-
-# The staging models whose rows are identity records: the column that numbers a record inside one
-# build, its kind, and when its identifiers were seen. Each carries a key column per identifier type.
-IDENTITY_SOURCES = (
-    {"model": "stg_orders", "record_no": "order_no", "kind": "order", "seen_at": "created_at"},
-    {
-        "model": "stg_contacts",
-        "record_no": "record_no",
-        "kind": "contact",
-        "seen_at": "coalesce(signup_at, recorded_at)",
-    },
-    {"model": "stg_events", "record_no": "record_no", "kind": "event", "seen_at": "occurred_at"},
-    {"model": "stg_manual_tags", "record_no": "record_no", "kind": "manual_tag", "seen_at": "tagged_at"},
-)
-
-
-def record_key_sql(column: str, kind: str) -> str:
-    return f"{column} * {len(RECORD_KINDS)} + {RECORD_KINDS.index(kind)}"
-
-
-def render_variables(settings: Settings, as_of: date) -> dict:
-    """What the SQL models see: the cut-off as SQL literals and the business settings."""
-    cutoff = settings.start_of_day(as_of)
-    return {
-        "as_of": as_of,
-        "as_of_date": f"date '{as_of.isoformat()}'",
-        "as_of_ts": f"cast('{cutoff.isoformat()}' as timestamptz)",
-        "timezone": sql_literal(settings.timezone),
-        "date_before": lambda days: f"date '{(as_of - timedelta(days=int(days))).isoformat()}'",
-        "lit": sql_literal,
-        "landed_files": landed_files_sql,
-        "record_key": record_key_sql,
-        "trailing_windows_days": [int(d) for d in settings.get("features.trailing_windows_days")],
-        "purpose_gift_min_share": float(settings.get("features.purpose_gift_min_share")),
-        "purpose_self_max_share": float(settings.get("features.purpose_self_max_share")),
-        "hour_bands": settings.get("features.hour_bands"),
-        "identity_sources": IDENTITY_SOURCES,
-        "identifier_types": list(IDENTIFIER_TYPES),
-        "identifier_pairs": list(itertools.combinations(IDENTIFIER_TYPES, 2)),
-        "max_links_per_identifier": int(settings.get("identity.max_links_per_identifier")),
-        "identity_blocklist": settings.get("identity.blocklist") or [],
-        "date_after": lambda days: f"date '{(as_of + timedelta(days=int(days))).isoformat()}'",
-        "one_year_before": f"date '{_one_year_before(as_of).isoformat()}'",
-        "birthday_window": [
-            ((as_of + timedelta(days=n)).month, (as_of + timedelta(days=n)).day) for n in range(7)
-        ],
-        "replenishment_within_days": int(settings.get("actions.replenishment_within_days")),
-        "funnel_stages": _funnel_stages(settings),
-        "history_keep_daily_days": _history_keep_daily_days(settings),
-    }
-
-
-def _history_keep_daily_days(settings: Settings) -> int | None:
-    days = settings.get("history.keep_daily_days")
-    if days is None:
-        return None
-    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
-        raise SegflowError(
-            f"{settings.config_dir / 'settings.yml'}: history.keep_daily_days must be a whole number "
-            f"of days (0 or more) or null to keep every date, not {days!r}"
-        )
-    return days
-
-
-def _one_year_before(day: date) -> date:
-    try:
-        return day.replace(year=day.year - 1)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year - 1, day=28)
-
-
-def _funnel_stages(settings: Settings) -> list[str]:
-    from transforms.settings import load_yaml
-
-    funnel = (load_yaml(settings.config_file("segments.yml")).get("models") or {}).get("funnel") or {}
-    return [str(stage) for stage in funnel.get("stages") or []] or ["(no funnel model)"]
 
 
 def python_models() -> list[Model]:

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from transforms import PROJECT_ROOT
 from transforms.airflow_runner import airflow_env, dags_test, prepare
-from transforms.cli import print_table
+from transforms.console import print_table
 from transforms.errors import SegflowError
 from transforms.generate import generate
 from transforms.quality import data_docs_dir

@@ -23,6 +23,7 @@ from sqlglot import exp
 from transforms import PROJECT_ROOT
 from transforms.errors import SegflowError
 from transforms.settings import load_yaml
+from transforms.sql import literal
 
 ALLOWED_NODES = (
     exp.Column,
@@ -157,7 +158,7 @@ def compile_expression(
             ):
                 raise _refuse(where, text, node.sql(), f"no tag '{tag}' in the catalog")
             tags.append((group, tag))
-            condition = f"t.tag = {_quote(tag)}" + (f" and t.tag_group = {_quote(group)}" if group else "")
+            condition = f"t.tag = {literal(tag)}" + (f" and t.tag_group = {literal(group)}" if group else "")
             return sqlglot.parse_one(
                 f"f.customer_key in (select t.customer_key from pub.customer_tags as t where {condition})"
             )
@@ -168,12 +169,8 @@ def compile_expression(
         segments.append((values[0], values[1]))
         return sqlglot.parse_one(
             "f.customer_key in (select s.customer_key from pub.customer_segments as s "
-            f"where s.model = {_quote(values[0])} and s.segment = {_quote(values[1])})"
+            f"where s.model = {literal(values[0])} and s.segment = {literal(values[1])})"
         )
 
     compiled = tree.transform(check, copy=True)
     return CompiledExpression(sql=compiled.sql(dialect="duckdb"), tags=tuple(tags), segments=tuple(segments))
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"

@@ -16,8 +16,9 @@ import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from transforms.build import RECORD_KINDS, sql_literal
+from transforms.context import RECORD_KINDS
 from transforms.errors import SegflowError
+from transforms.sql import literal
 from transforms.warehouse import scalar
 
 KEYS_SQL = """
@@ -131,7 +132,7 @@ def stitch(con: duckdb.DuckDBPyConnection, variables: dict) -> str:
         con,
         "identity_record_labels",
         {"record_index": records, "component": components},
-        select=f"{by_kind(lambda kind, first: sql_literal(RECORD_KINDS[kind]))} as record_kind, "
+        select=f"{by_kind(lambda kind, first: literal(RECORD_KINDS[kind]))} as record_kind, "
         f"record_index - {by_kind(lambda kind, first: first)} as record_no, component",
     )
     return KEYS_SQL.format(nodes=nodes)

@@ -37,6 +37,7 @@ from transforms.schema import (
     raw_table_ddl,
 )
 from transforms.settings import Settings
+from transforms.sql import identifier, literal
 from transforms.warehouse import Warehouse, scalar
 
 SUPPORTED_SUFFIXES = {
@@ -72,14 +73,6 @@ class FileResult:
     batch: str = ""
     ignored_columns: list[str] = field(default_factory=list)
     note: str = ""
-
-
-def sql_literal(text: str) -> str:
-    return "'" + str(text).replace("'", "''") + "'"
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:
@@ -185,7 +178,7 @@ def _read_landing(
         if file_format == "csv" and _needs_transcoding(mapping):
             source = _transcode_to_utf8(path, mapping.encoding, workdir)
         sources[str(source)] = path
-    listed = "[" + ", ".join(sql_literal(s) for s in sources) + "]"
+    listed = "[" + ", ".join(literal(s) for s in sources) + "]"
     if file_format == "csv":
         con.execute("drop table if exists landing_rejects")
         con.execute("drop table if exists landing_rejects_scan")
@@ -206,7 +199,7 @@ def _read_landing(
             f"{paths[0]}: cannot be read as {file_format} ({str(exc).splitlines()[0]})"
         ) from exc
     names = [row[0] for row in con.execute("describe landing_scan").fetchall() if row[0] != "_scan_file"]
-    casts = ", ".join(f"cast({quote_ident(n)} as varchar) as {quote_ident(n)}" for n in names)
+    casts = ", ".join(f"cast({identifier(n)} as varchar) as {identifier(n)}" for n in names)
     con.register(
         "landing_source_names",
         pa.table({"_scan_file": list(sources), "_source_file": [str(p) for p in sources.values()]}),
@@ -231,9 +224,7 @@ def _text_value(source: str, column: Column, mapping: Mapping) -> str:
     value = f"nullif(trim({source}), '')"
     words = mapping.values.get(column.name)
     if words:
-        cases = " ".join(
-            f"when {sql_literal(theirs)} then {sql_literal(ours)}" for theirs, ours in words.items()
-        )
+        cases = " ".join(f"when {literal(theirs)} then {literal(ours)}" for theirs, ours in words.items())
         value = f"(case {value} {cases} else {value} end)"
     return value
 
@@ -241,24 +232,24 @@ def _text_value(source: str, column: Column, mapping: Mapping) -> str:
 def _parse_expression(column: Column, raw: str, mapping: Mapping) -> str:
     if column.type == "timestamp":
         if mapping.timestamp_format:
-            return f"cast(try_strptime({raw}, {sql_literal(mapping.timestamp_format)}) as timestamptz)"
+            return f"cast(try_strptime({raw}, {literal(mapping.timestamp_format)}) as timestamptz)"
         return f"try_cast({raw} as timestamptz)"
     if column.type == "date":
         if mapping.date_format:
-            return f"cast(try_strptime({raw}, {sql_literal(mapping.date_format)}) as date)"
+            return f"cast(try_strptime({raw}, {literal(mapping.date_format)}) as date)"
         return f"try_cast({raw} as date)"
     if column.type == "amount":
         return f"try_cast(replace(replace(replace({raw}, ',', ''), '¥', ''), '￥', '') as decimal(18, 2))"
     if column.type == "integer":
         return f"try_cast(try_cast({raw} as double) as bigint)"
     if column.type == "boolean":
-        trues = ", ".join(sql_literal(w) for w in TRUE_WORDS)
-        falses = ", ".join(sql_literal(w) for w in FALSE_WORDS)
+        trues = ", ".join(literal(w) for w in TRUE_WORDS)
+        falses = ", ".join(literal(w) for w in FALSE_WORDS)
         return (
             f"(case when lower({raw}) in ({trues}) then true when lower({raw}) in ({falses}) then false end)"
         )
     if column.type == "enum":
-        accepted = ", ".join(sql_literal(w) for w in column.accepted)
+        accepted = ", ".join(literal(w) for w in column.accepted)
         return f"(case when lower({raw}) in ({accepted}) then lower({raw}) end)"
     if column.type == "phone":
         digits = f"regexp_replace(regexp_replace({raw}, '\\.0+$', ''), '[^0-9]', '', 'g')"
@@ -292,12 +283,12 @@ def _refusal(column: Column, mapping: Mapping) -> str:
 
 
 def _error_expression(column: Column, mapping: Mapping, kind: str, future_limit: str) -> str:
-    name = quote_ident(column.name)
-    raw = quote_ident(column.name + "__raw")
+    name = identifier(column.name)
+    raw = identifier(column.name + "__raw")
     checks = []
     if column.required:
         checks.append(f"when {raw} is null then 'required field is empty'")
-    checks.append(f"when {raw} is not null and {name} is null then {sql_literal(_refusal(column, mapping))}")
+    checks.append(f"when {raw} is not null and {name} is null then {literal(_refusal(column, mapping))}")
     if column.type in ("amount", "integer"):
         checks.append(f"when {name} < 0 then 'negative value'")
     if kind == "orders" and column.name == "refund_amount":
@@ -386,7 +377,7 @@ def _stage_files(
 ) -> list[StagedFiles]:
     """Type and check a set of files of one kind and format in one scan; refuse a file with too many
     bad rows. Runs before the load's transaction, so it writes only temp tables."""
-    con.execute(f"set TimeZone = {sql_literal(mapping.timezone or settings.timezone)}")
+    con.execute(f"set TimeZone = {literal(mapping.timezone or settings.timezone)}")
     rejects = _read_landing(con, paths, mapping, workdir)
     if rejects is not None and len(paths) > 1:
         # Malformed CSV rows: their line numbers are only exact file by file.
@@ -414,22 +405,22 @@ def _stage_files(
     for column in KINDS[kind]:
         source = sources[column.name]
         raw = (
-            _text_value(f"landing.{quote_ident(source)}", column, mapping)
+            _text_value(f"landing.{identifier(source)}", column, mapping)
             if source
             else "cast(null as varchar)"
         )
-        selects.append(f"{raw} as {quote_ident(column.name + '__raw')}")
+        selects.append(f"{raw} as {identifier(column.name + '__raw')}")
 
-    future_limit = sql_literal(
+    future_limit = literal(
         (loaded_at + timedelta(hours=float(settings.get("ingest.future_tolerance_hours")))).isoformat()
     )
     future_limit = f"cast({future_limit} as timestamptz)"
     parsed = [
-        f"{_parse_expression(c, quote_ident(c.name + '__raw'), mapping)} as {quote_ident(c.name)}"
+        f"{_parse_expression(c, identifier(c.name + '__raw'), mapping)} as {identifier(c.name)}"
         for c in KINDS[kind]
     ]
     errors = [
-        f"{_error_expression(c, mapping, kind, future_limit)} as {quote_ident(c.name + '__error')}"
+        f"{_error_expression(c, mapping, kind, future_limit)} as {identifier(c.name + '__error')}"
         for c in KINDS[kind]
     ]
     if kind in PERSON_KINDS:
@@ -448,17 +439,17 @@ def _stage_files(
     con.execute("drop table landing_scan")
 
     error_columns = [c.name for c in KINDS[kind]] + (["_identifiers"] if kind in PERSON_KINDS else [])
-    any_error = " or ".join(f"{quote_ident(name + '__error')} is not null" for name in error_columns)
+    any_error = " or ".join(f"{identifier(name + '__error')} is not null" for name in error_columns)
     quarantine_parts = [
-        f"select _source_file, _line as line, {sql_literal('identifiers' if name == '_identifiers' else name)} as field, "
-        f"{'null' if name == '_identifiers' else quote_ident(name + '__raw')} as value, "
-        f"{quote_ident(name + '__error')} as reason from {checked} where {quote_ident(name + '__error')} is not null"
+        f"select _source_file, _line as line, {literal('identifiers' if name == '_identifiers' else name)} as field, "
+        f"{'null' if name == '_identifiers' else identifier(name + '__raw')} as value, "
+        f"{identifier(name + '__error')} as reason from {checked} where {identifier(name + '__error')} is not null"
         for name in error_columns
     ]
     if rejects is not None:
         con.register("landing_reject_rows", rejects)
         quarantine_parts.append(
-            f"select {sql_literal(paths[0])} as _source_file, line, '(row)' as field, csv_line as value, "
+            f"select {literal(paths[0])} as _source_file, line, '(row)' as field, csv_line as value, "
             "error_message as reason from landing_reject_rows"
         )
     con.execute(f"create or replace temp table {table}_quarantine as {' union all '.join(quarantine_parts)}")
@@ -499,7 +490,7 @@ def _stage_files(
                 ignored_columns=ignored_by_file.get(str(path), []),
             )
         )
-    con.execute(f"set TimeZone = {sql_literal(settings.timezone)}")
+    con.execute(f"set TimeZone = {literal(settings.timezone)}")
     return [staged]
 
 
@@ -530,12 +521,12 @@ def _insert_staged(
             key_columns.append(identifier_key_column(id_type))
             key_values.append(f"{keys}.id_key")
             key_joins.append(
-                f" left join landed_identifier_keys as {keys} on {keys}.id_type = {sql_literal(id_type)} "
+                f" left join landed_identifier_keys as {keys} on {keys}.id_type = {literal(id_type)} "
                 f"and {keys}.id_value = {checked}.{id_type}"
             )
     con.execute(
         f"insert into raw.{kind} ({', '.join([*names, '_file', '_line', '_batch', '_loaded_at', *key_columns])}) "
-        f"select {', '.join([*(f'{checked}.{quote_ident(n)}' for n in names), '_source_file', '_line', '_batch', '?', *key_values])} "
+        f"select {', '.join([*(f'{checked}.{identifier(n)}' for n in names), '_source_file', '_line', '_batch', '?', *key_values])} "
         f"from {checked} join landing_batches using (_source_file){''.join(key_joins)} "
         f"where not ({staged.any_error}) order by _source_file, _line",
         [loaded_at],
@@ -636,7 +627,7 @@ def ingest(
                 con.execute("rollback")
                 raise
         finally:
-            con.execute(f"set TimeZone = {sql_literal(settings.timezone)}")
+            con.execute(f"set TimeZone = {literal(settings.timezone)}")
             for files_of_scan in staged:
                 files_of_scan.drop(con)
         if any(r.status == "loaded" for r in results):
@@ -683,7 +674,7 @@ def _key_orders(con: duckdb.DuckDBPyConnection, order_ids_sql: str) -> None:
 def _identifier_values_sql(rows_sql: str) -> str:
     """Every (id_type, id_value) of some rows of a person kind, one row per identifier present."""
     return " union all ".join(
-        f"select {sql_literal(id_type)} as id_type, {id_type} as id_value from ({rows_sql}) where {id_type} is not null"
+        f"select {literal(id_type)} as id_type, {id_type} as id_value from ({rows_sql}) where {id_type} is not null"
         for id_type in IDENTIFIER_TYPES
     )
 
@@ -764,7 +755,7 @@ def _add_identifier_keys(con: duckdb.DuckDBPyConnection) -> None:
             for id_type in IDENTIFIER_TYPES:
                 con.execute(
                     f"update raw.{kind} set {identifier_key_column(id_type)} = keys.id_key "
-                    f"from landed_identifier_keys as keys where keys.id_type = {sql_literal(id_type)} "
+                    f"from landed_identifier_keys as keys where keys.id_type = {literal(id_type)} "
                     f"and keys.id_value = raw.{kind}.{id_type}"
                 )
         con.execute("drop table landed_identifier_keys")

@@ -29,6 +29,7 @@ from transforms.expressions import compile_expression
 from transforms.ingest import file_sha256
 from transforms.schema import IDENTIFIER_TYPES
 from transforms.settings import Settings, load_yaml
+from transforms.sql import literal
 from transforms.warehouse import Warehouse
 
 FORMATS = ("csv", "parquet", "xlsx")
@@ -184,7 +185,7 @@ select f.customer_key, f.as_of_date,
         when f.marketing_consent = false {consent} then 'no_consent'
         when not ({reachable}) or contacts.customer_key is null then 'no_contact_field'
     end as suppressed_reason,
-    md5_number('{pack.name.replace("'", "''")}:' || f.customer_key) % 10000 < {round(pack.holdout_share * 10000)}
+    md5_number({literal(pack.name + ":")} || f.customer_key) % 10000 < {round(pack.holdout_share * 10000)}
         as in_holdout,
     {", ".join(f"contacts.{kind}" for kind in IDENTIFIER_TYPES)}
 from members as f

@@ -504,7 +504,7 @@ def _index_rows_html(rows_literal: str) -> str:
 def run_checks(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: date) -> list[dict]:
     """Run every suite against the work file; record the results in pub.dq_results for this run
     and in GE's data docs."""
-    from transforms.build import render_variables
+    from transforms.context import render_variables
 
     variables = render_variables(settings, as_of)
     checks = load_checks(settings)

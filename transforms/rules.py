@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from transforms.expressions import CompiledExpression
+from transforms.sql import literal
 
 
 @dataclass(frozen=True)
@@ -18,16 +19,12 @@ class Rule:
     condition: CompiledExpression
 
 
-def quote(value: object) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def first_match(rules: list[Rule], otherwise: str | None, attribute: str = "name") -> str:
     """CASE expression: the first rule whose condition holds (a null condition does not hold)."""
     whens = " ".join(
-        f"when coalesce(({r.condition.sql}), false) then {quote(getattr(r, attribute))}" for r in rules
+        f"when coalesce(({r.condition.sql}), false) then {literal(getattr(r, attribute))}" for r in rules
     )
-    fallback = quote(otherwise) if otherwise is not None else "null"
+    fallback = literal(otherwise) if otherwise is not None else "null"
     return f"case {whens} else {fallback} end"
 
 
@@ -38,20 +35,20 @@ def rule_report_sql(
 
     A last row (rule_order 0) counts the gap: customers no rule matches.
     """
-    owner = ", ".join(f"{quote(value)} as {name}" for name, value in owner_columns.items())
+    owner = ", ".join(f"{literal(value)} as {name}" for name, value in owner_columns.items())
     parts = []
     for index, rule in enumerate(rules, start=1):
         matches = f"coalesce(({rule.condition.sql}), false)"
         earlier = " or ".join(f"coalesce(({r.condition.sql}), false)" for r in rules[: index - 1]) or "false"
         parts.append(
-            f"select {owner}, {index} as rule_order, {quote(rule.name)} as rule, "
+            f"select {owner}, {index} as rule_order, {literal(rule.name)} as rule, "
             f"count(case when {matches} then 1 end) as matching_customers, "
             f"count(case when {matches} and ({earlier}) then 1 end) as taken_by_earlier_rule "
             f"from {source}"
         )
     anything = " or ".join(f"coalesce(({r.condition.sql}), false)" for r in rules) or "false"
     parts.append(
-        f"select {owner}, 0 as rule_order, {quote(otherwise or '(none)')} as rule, "
+        f"select {owner}, 0 as rule_order, {literal(otherwise or '(none)')} as rule, "
         f"count(case when not ({anything}) then 1 end) as matching_customers, "
         "0 as taken_by_earlier_rule "
         f"from {source}"

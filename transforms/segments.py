@@ -12,8 +12,9 @@ from pathlib import Path
 from transforms.errors import SegflowError
 from transforms.expressions import compile_expression
 from transforms.models import Model
-from transforms.rules import Rule, first_match, quote, rule_report_sql
+from transforms.rules import Rule, first_match, rule_report_sql
 from transforms.settings import Settings, load_yaml
+from transforms.sql import literal
 
 RFM8_SEGMENTS = {
     (True, True, True): ("important_value", "重要价值"),
@@ -142,7 +143,7 @@ def _score(column: str, score: str, config: dict) -> str:
 
 
 def _model_sql(model: SegmentModel, as_of_date: str) -> str:
-    head = f"f.customer_key, {as_of_date} as as_of_date, {quote(model.name)} as model"
+    head = f"f.customer_key, {as_of_date} as as_of_date, {literal(model.name)} as model"
     no_scores = (
         "cast(null as integer) as r_score, cast(null as integer) as f_score, cast(null as integer) as m_score"
     )
@@ -155,9 +156,9 @@ def _model_sql(model: SegmentModel, as_of_date: str) -> str:
         segment = first_match(model.rules, model.otherwise[0])
         label = first_match(model.rules, model.otherwise[1], "label")
         return (
-            f"select base.customer_key, {as_of_date} as as_of_date, {quote(model.name)} as model, "
-            f"case when f.customer_key is null then {quote(model.otherwise[0])} else {segment} end as segment, "
-            f"case when f.customer_key is null then {quote(model.otherwise[1])} else {label} end as segment_label, "
+            f"select base.customer_key, {as_of_date} as as_of_date, {literal(model.name)} as model, "
+            f"case when f.customer_key is null then {literal(model.otherwise[0])} else {segment} end as segment, "
+            f"case when f.customer_key is null then {literal(model.otherwise[1])} else {label} end as segment_label, "
             "f.r_score, f.f_score, f.m_score "
             "from pub.customer_features as base left join ("
             f"select customer_key, {scores} from pub.customer_features where order_count > 0"
@@ -172,16 +173,16 @@ def _model_sql(model: SegmentModel, as_of_date: str) -> str:
             )
 
         segment = (
-            f"case when f.order_count = 0 then {quote(NO_ORDERS[0])} "
+            f"case when f.order_count = 0 then {literal(NO_ORDERS[0])} "
             + " ".join(
-                f"when {condition(flags)} then {quote(name)}" for flags, (name, _) in RFM8_SEGMENTS.items()
+                f"when {condition(flags)} then {literal(name)}" for flags, (name, _) in RFM8_SEGMENTS.items()
             )
             + " end"
         )
         label = (
-            f"case when f.order_count = 0 then {quote(NO_ORDERS[1])} "
+            f"case when f.order_count = 0 then {literal(NO_ORDERS[1])} "
             + " ".join(
-                f"when {condition(flags)} then {quote(text)}" for flags, (_, text) in RFM8_SEGMENTS.items()
+                f"when {condition(flags)} then {literal(text)}" for flags, (_, text) in RFM8_SEGMENTS.items()
             )
             + " end"
         )
@@ -203,7 +204,7 @@ def _model_sql(model: SegmentModel, as_of_date: str) -> str:
     )
     label = (
         "case "
-        + " ".join(f"when {klass} = {quote(k)} then {quote(v)}" for k, v in ABC_LABELS.items())
+        + " ".join(f"when {klass} = {literal(k)} then {literal(v)}" for k, v in ABC_LABELS.items())
         + " end"
     )
     return (
@@ -242,8 +243,8 @@ def segment_catalog_sql(models: list[SegmentModel]) -> str:
     """One row per model and segment it can give: labels and the order to list them in (BI sorts
     funnel stages and lifecycle stages by segment_order without reading the YAML)."""
     rows = [
-        f"select {quote(model.name)} as model, {quote(model.label)} as model_label, {order} as model_order, "
-        f"{quote(segment)} as segment, {quote(label)} as segment_label, {position} as segment_order"
+        f"select {literal(model.name)} as model, {literal(model.label)} as model_label, {order} as model_order, "
+        f"{literal(segment)} as segment, {literal(label)} as segment_label, {position} as segment_order"
         for order, model in enumerate(models, start=1)
         for position, (segment, label) in enumerate(model.segments(), start=1)
     ]

@@ -11,6 +11,7 @@ from functools import cache
 
 from transforms import PROJECT_ROOT
 from transforms.settings import load_yaml
+from transforms.sql import literal
 
 DOCS_DIR = PROJECT_ROOT / "sql" / "marts"
 HISTORY_SUFFIX = "_history"
@@ -63,13 +64,9 @@ def comment_statements(relation: str, table: str, columns: list[str]) -> list[st
     doc = table_doc(table)
     if doc is None:
         return []
-    statements = [f"comment on table {relation} is {_literal(doc.grain)}"]
+    statements = [f"comment on table {relation} is {literal(doc.grain)}"]
     for column in columns:
         text = doc.column(column)
         if text:
-            statements.append(f'comment on column {relation}."{column}" is {_literal(text)}')
+            statements.append(f'comment on column {relation}."{column}" is {literal(text)}')
     return statements
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

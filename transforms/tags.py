@@ -12,9 +12,10 @@ from pathlib import Path
 from transforms.errors import SegflowError
 from transforms.expressions import compile_expression
 from transforms.models import Model
-from transforms.rules import Rule, first_match, quote, rule_report_sql
+from transforms.rules import Rule, first_match, rule_report_sql
 from transforms.segments import load_segment_models
 from transforms.settings import Settings, load_yaml
+from transforms.sql import literal
 
 SOURCES = ("rules", "bands", "values", "questionnaire", "content", "manual")
 TAG_SOURCE_KIND = {
@@ -154,7 +155,7 @@ def _group_select(group: TagGroup, as_of: str, date_before) -> str:
         )
     if group.source == "rules":
         return " union all ".join(
-            f"select f.customer_key, {quote(r.name)} as tag from {features} where coalesce(({r.condition.sql}), false)"
+            f"select f.customer_key, {literal(r.name)} as tag from {features} where coalesce(({r.condition.sql}), false)"
             for r in group.rules
         )
     if group.source == "bands":
@@ -163,7 +164,7 @@ def _group_select(group: TagGroup, as_of: str, date_before) -> str:
         whens = []
         for low, high, label in zip(bands[:-1], bands[1:], labels, strict=True):
             upper = f" and {column} < {high}" if high is not None else ""
-            whens.append(f"when {column} >= {low}{upper} then {quote(label)}")
+            whens.append(f"when {column} >= {low}{upper} then {literal(label)}")
         return (
             f"select customer_key, tag from (select f.customer_key, case {' '.join(whens)} end as tag "
             f"from {features}) as banded where tag is not null"
@@ -171,14 +172,16 @@ def _group_select(group: TagGroup, as_of: str, date_before) -> str:
     if group.source == "values":
         column = f"f.{config['feature']}"
         labels = config.get("labels") or {}
-        renamed = " ".join(f"when {quote(k)} then {quote(v)}" for k, v in labels.items())
+        renamed = " ".join(f"when {literal(k)} then {literal(v)}" for k, v in labels.items())
         value = f"cast({column} as varchar)"
         tag = f"coalesce(case {value} {renamed} end, {value})" if labels else value
         return f"select f.customer_key, {tag} as tag from {features} where {column} is not null"
     if group.source == "questionnaire":
         answers = config.get("answers") or {}
         tag = (
-            "case answer " + " ".join(f"when {quote(k)} then {quote(v)}" for k, v in answers.items()) + " end"
+            "case answer "
+            + " ".join(f"when {literal(k)} then {literal(v)}" for k, v in answers.items())
+            + " end"
             if answers
             else "answer"
         )
@@ -186,12 +189,12 @@ def _group_select(group: TagGroup, as_of: str, date_before) -> str:
             f"select customer_no, tag from (select customer_no, {tag} as tag, row_number() over ("
             "partition by customer_no order by occurred_at desc, answer) as answer_rank "
             "from int.int_customer_events where event_type = 'questionnaire' "
-            f"and question = {quote(config['question'])}) as answers where answer_rank = 1 and tag is not null"
+            f"and question = {literal(config['question'])}) as answers where answer_rank = 1 and tag is not null"
         )
         return with_customer_key(latest_answers, "tag")
     if group.source == "content":
         topics = config["topics"]
-        renamed = " ".join(f"when {quote(k)} then {quote(v)}" for k, v in topics.items())
+        renamed = " ".join(f"when {literal(k)} then {literal(v)}" for k, v in topics.items())
         window = int(config.get("window_days", 90))
         threshold = (
             f"count(*) >= {int(config['min_views'])}"
@@ -201,10 +204,10 @@ def _group_select(group: TagGroup, as_of: str, date_before) -> str:
         topic_views = (
             f"select customer_no, case topic {renamed} end as tag from int.int_customer_events "
             f"where event_type = 'content_view' and event_date >= {date_before(window)} "
-            f"and topic in ({', '.join(quote(t) for t in topics)}) group by customer_no, topic having {threshold}"
+            f"and topic in ({', '.join(literal(t) for t in topics)}) group by customer_no, topic having {threshold}"
         )
         return with_customer_key(topic_views, "tag")
-    manual_group = quote(config.get("tag_group", group.name))
+    manual_group = literal(config.get("tag_group", group.name))
     return (
         "select customer_key, tag from (select owners.customer_key, manual.tag, manual.action, row_number() over ("
         "partition by owners.customer_key, manual.tag order by manual.tagged_at desc, manual.record_no desc"
@@ -229,8 +232,8 @@ def tag_models(settings: Settings, variables: dict) -> list[Model]:
     catalog = load_settings_catalog(settings)
     as_of = variables["as_of_date"]
     parts = [
-        f"select customer_key, {as_of} as as_of_date, {quote(g.category)} as tag_category, {quote(g.name)} as tag_group, "
-        f"tag, {quote(TAG_SOURCE_KIND[g.source])} as source from ({_group_select(g, as_of, variables['date_before'])}) "
+        f"select customer_key, {as_of} as as_of_date, {literal(g.category)} as tag_category, {literal(g.name)} as tag_group, "
+        f"tag, {literal(TAG_SOURCE_KIND[g.source])} as source from ({_group_select(g, as_of, variables['date_before'])}) "
         "as group_tags"
         for g in catalog.groups
     ]
@@ -245,7 +248,7 @@ def tag_models(settings: Settings, variables: dict) -> list[Model]:
     )
     single = [g for g in catalog.groups if not g.multi]
     wide_columns = ", ".join(
-        f'max(case when t.tag_group = {quote(g.name)} then t.tag end) as "{g.name}"' for g in single
+        f'max(case when t.tag_group = {literal(g.name)} then t.tag end) as "{g.name}"' for g in single
     )
     wide_sql = (
         f"select f.customer_key, {as_of} as as_of_date, {wide_columns} from pub.customer_features as f "
@@ -272,8 +275,8 @@ def load_settings_catalog(settings: Settings) -> Catalog:
 def _report_sql(catalog: Catalog, as_of: str, date_before) -> str:
     """Members and coverage per tag, empty tags, overlapping rules, gaps, stale manual tags."""
     declared = [
-        f"select {quote(g.category)} as tag_category, {quote(g.name)} as tag_group, {quote(t)} as tag, "
-        f"{quote(TAG_SOURCE_KIND[g.source])} as source, {str(g.multi).lower()} as multi_valued"
+        f"select {literal(g.category)} as tag_category, {literal(g.name)} as tag_group, {literal(t)} as tag, "
+        f"{literal(TAG_SOURCE_KIND[g.source])} as source, {str(g.multi).lower()} as multi_valued"
         for g in catalog.groups
         for t in g.declared_tags
     ]
@@ -281,7 +284,8 @@ def _report_sql(catalog: Catalog, as_of: str, date_before) -> str:
         "select '' as tag_category, '' as tag_group, '' as tag, '' as source, false as multi_valued where false"
     )
     groups = " union all ".join(
-        f"select {quote(g.name)} as tag_group, {str(g.multi).lower()} as multi_valued" for g in catalog.groups
+        f"select {literal(g.name)} as tag_group, {str(g.multi).lower()} as multi_valued"
+        for g in catalog.groups
     )
     overlap_parts = [
         rule_report_sql({"tag_group": g.name}, g.rules, "pub.customer_features as f", None)
