@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
 
@@ -50,17 +49,15 @@ def write_csv(path: Path, header: str, *rows: str) -> Path:
 
 
 def published_rows(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:
-    from transforms.warehouse import Warehouse
+    """Rows of the published tables, read as BI tools read them (the engine's reader)."""
+    from transforms.engines import open_warehouse
 
-    con = duckdb.connect(str(Warehouse(settings).published_path), read_only=True)
-    try:
+    with open_warehouse(settings).read() as con:
         return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def work_rows(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:
-    from transforms.warehouse import Warehouse
+    from transforms.engines import open_warehouse
 
-    with Warehouse(settings).work() as con:
+    with open_warehouse(settings).work() as con:
         return con.execute(sql, params or []).fetchall()

@@ -34,3 +34,26 @@ def test_no_import_cycles():
         TopologicalSorter(_imports()).prepare()
     except CycleError as exc:
         raise AssertionError(f"import cycle: {' -> '.join(exc.args[1])}") from None
+
+
+DRIVERS = ("duckdb", "psycopg", "psycopg2", "pyspark")
+PROJECT = PACKAGE.parent
+
+
+def test_database_drivers_are_imported_only_behind_the_engine_boundary():
+    importing = []
+    for folder in ("transforms", "dags", "plugins"):
+        for path in (PROJECT / folder).rglob("*.py"):
+            if path.is_relative_to(PACKAGE / "engines"):
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = (
+                    [alias.name for alias in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else []
+                )
+                if any(name.split(".")[0] in DRIVERS for name in names):
+                    importing.append(str(path.relative_to(PROJECT)))
+    assert importing == []

@@ -10,11 +10,11 @@ import pytest
 
 from tests.conftest import FIXTURES, published_rows, work_rows, write_config, write_csv
 from transforms.build import build
+from transforms.engines import open_warehouse
 from transforms.errors import SegflowError
 from transforms.generate import generate
 from transforms.ingest import ingest
 from transforms.settings import Settings
-from transforms.warehouse import Warehouse
 
 EXPORT = FIXTURES / "brand_export"
 
@@ -194,7 +194,7 @@ def test_each_order_id_gets_one_integer_key_that_never_changes(settings, tmp_pat
 
 def test_a_warehouse_loaded_before_order_keys_gets_them_once(settings):
     load_cn(settings)
-    with Warehouse(settings).work() as con:
+    with open_warehouse(settings).work() as con:
         con.execute("drop table raw.order_keys")
         con.execute("alter table raw.orders drop column _order_key")
         con.execute("alter table raw.order_items drop column _order_key")
@@ -243,7 +243,7 @@ def test_a_warehouse_loaded_before_identifier_keys_gets_them_once(settings):
     load_cn(settings)
     build(settings, datetime(2026, 3, 5).date(), run_checks=False)
     before = published_rows(settings, "select * from customer_identifiers order by all")
-    with Warehouse(settings).work() as con:
+    with open_warehouse(settings).work() as con:
         con.execute("drop table raw.identifier_keys")
         for id_type in ("phone", "unionid", "email", "member_id"):
             for kind in ("orders", "contacts", "events", "manual_tags"):
@@ -259,7 +259,7 @@ def test_a_warehouse_loaded_before_identifier_keys_gets_them_once(settings):
 
 def test_an_identifier_without_its_key_fails_the_checks(settings):
     load_cn(settings)
-    with Warehouse(settings).work() as con:
+    with open_warehouse(settings).work() as con:
         con.execute("update raw.orders set _phone_key = null where order_id = 'A001'")
     with pytest.raises(SegflowError, match="identifier_keys_one_per_identifier"):
         build(settings, datetime(2026, 3, 5).date(), run_checks=True)
@@ -272,7 +272,7 @@ def test_an_order_line_without_its_key_fails_the_checks(settings, tmp_path):
         [write_csv(tmp_path / "items.csv", "order_id,sku,quantity,price", "A001,SKU1,1,5")],
         "order_items",
     )
-    with Warehouse(settings).work() as con:
+    with open_warehouse(settings).work() as con:
         con.execute("update raw.order_items set _order_key = null")
     with pytest.raises(SegflowError, match="order_keys_one_per_order_id"):
         build(settings, datetime(2026, 3, 5).date(), run_checks=True)
@@ -316,7 +316,7 @@ def test_out_of_memory_names_the_model_it_ran_out_in(settings):
     exc.add_note("model stg_orders (sql/staging/stg_orders.sql)")
     with (
         pytest.raises(SegflowError) as raised,
-        Warehouse(settings).work("build step staging as of 2026-07-01"),
+        open_warehouse(settings).work("build step staging as of 2026-07-01"),
     ):
         raise exc
     message = str(raised.value)
@@ -329,7 +329,7 @@ def test_out_of_memory_names_the_model_it_ran_out_in(settings):
 
 
 def test_a_work_file_that_cannot_be_opened_says_why_instead_of_blaming_a_writer(settings):
-    warehouse = Warehouse(settings)
+    warehouse = open_warehouse(settings)
     warehouse.work_path.parent.mkdir(parents=True, exist_ok=True)
     warehouse.work_path.write_text("not a database")
     with pytest.raises(

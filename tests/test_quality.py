@@ -8,6 +8,7 @@ import duckdb
 import pytest
 
 from transforms import quality
+from transforms.engines.duckdb import DuckDBSession
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def orders():
         "(null, 'paid', null, date '2026-06-04'), "
         "('A5', 'gone', -250.00, date '2026-06-05')"
     )
-    yield con
+    yield DuckDBSession(con)  # the session the engine gives the checks
     con.close()
 
 

@@ -11,9 +11,9 @@ import pytest
 
 from tests.reference_features import reference
 from transforms.build import build
+from transforms.engines import open_warehouse
 from transforms.generate import generate
 from transforms.ingest import ingest_landing
-from transforms.warehouse import Warehouse
 
 AS_OF = date(2026, 6, 20)
 
@@ -24,7 +24,7 @@ def test_features_match_pandas_reference(make_settings, tmp_path):
     generate(tmp_path / "landing", orders=100_000, days=90, last_day=date(2026, 6, 30), seed=11)
     ingest_landing(settings, tmp_path / "landing")
     build(settings, AS_OF, run_checks=False)
-    warehouse = Warehouse(settings)
+    warehouse = open_warehouse(settings)
     published = duckdb.connect(str(warehouse.published_path), read_only=True)
     sql_features = published.sql("select * from customer_features where order_count > 0").df()
     sql_identifiers = published.sql(

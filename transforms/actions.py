@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from transforms.engines import open_warehouse
 from transforms.errors import SegflowError
 from transforms.expressions import compile_expression
 from transforms.models import Model
@@ -12,7 +13,6 @@ from transforms.schema import IDENTIFIER_TYPES
 from transforms.settings import Settings
 from transforms.sql import literal
 from transforms.tags import with_customer_key
-from transforms.warehouse import Warehouse
 
 
 def checkin_routes(settings: Settings) -> list[Rule]:
@@ -93,7 +93,7 @@ inner join ({windows}) as marks
 {lookups}
 order by marks.reminder_minutes, unpaid.order_id
 """
-    warehouse = Warehouse(settings)
+    warehouse = open_warehouse(settings)
     with warehouse.work() as con:
         from transforms.ingest import ensure_raw_tables
 

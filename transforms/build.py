@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from transforms.context import render_variables
+from transforms.engines import Session, Warehouse, open_warehouse
 from transforms.errors import SegflowError
 from transforms.failpoints import failpoint
 from transforms.ingest import ensure_raw_tables
 from transforms.models import Model, ModelRun, Project, discover_sql_models, materialize
 from transforms.schema import PERSON_KINDS
 from transforms.settings import Settings
-from transforms.warehouse import Warehouse, scalar
 
 
 def python_models() -> list[Model]:
@@ -117,7 +117,7 @@ def run_step(
     if step not in STEPS:
         raise SegflowError(f"unknown step '{step}'; steps are {', '.join(STEPS)}")
     project = load_project(settings, as_of)
-    warehouse = Warehouse(settings)
+    warehouse = open_warehouse(settings)
     result = result or BuildResult(as_of=as_of)
     started = time.perf_counter()
     with warehouse.work(f"build step {step} as of {as_of}") as con:
@@ -155,22 +155,21 @@ def run_step(
     return result
 
 
-def _refuse_an_empty_warehouse(con, warehouse: Warehouse) -> None:
-    landed = scalar(
-        con,
+def _refuse_an_empty_warehouse(con: Session, warehouse: Warehouse) -> None:
+    landed = con.scalar(
         "select "
         + " + ".join(f"(select count(*) from (select 1 from raw.{kind} limit 1))" for kind in PERSON_KINDS),
     )
     if not landed:
         raise SegflowError(
-            f"nothing ingested yet in {warehouse.published_path}: load orders or contacts with "
+            f"nothing ingested yet in {warehouse.location}: load orders or contacts with "
             "`segflow ingest PATH --kind orders` first"
         )
 
 
-def _refuse_to_publish_no_customers(con, as_of: date) -> None:
+def _refuse_to_publish_no_customers(con: Session, as_of: date) -> None:
     """A build as of a day before every record would publish empty tables over full ones."""
-    if not scalar(con, "select count(*) from (select 1 from pub.customer_features limit 1)"):
+    if not con.scalar("select count(*) from (select 1 from pub.customer_features limit 1)"):
         raise SegflowError(
             f"as of {as_of} no customer is known yet (every record ingested is dated on or after it): "
             "nothing published; build a later --as-of"

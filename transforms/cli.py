@@ -204,10 +204,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         failed_errors = 0
     except SegflowError:
         # The step refuses to pass on errors; on demand we still show every result.
-        from transforms.warehouse import Warehouse, fetch_dicts
+        from transforms.engines import open_warehouse
 
-        with Warehouse(settings).work() as con:
-            checks = fetch_dicts(con, "select * from pub.dq_results where run = ?", [as_of.isoformat()])
+        with open_warehouse(settings).work() as con:
+            checks = con.fetch_dicts("select * from pub.dq_results where run = ?", [as_of.isoformat()])
         failed_errors = sum(1 for c in checks if not c["success"] and c["severity"] == "error")
     from transforms.quality import data_docs_dir
 
@@ -227,16 +227,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_tags_report(args: argparse.Namespace) -> int:
+    from transforms.engines import open_warehouse
     from transforms.tags import load_settings_catalog
-    from transforms.warehouse import Warehouse, fetch_dicts
 
     settings = _settings(args)
     catalog = load_settings_catalog(settings)
     groups = len(catalog.groups)
     declared = sum(len(g.declared_tags) for g in catalog.groups)
-    with Warehouse(settings).read() as con:
-        rows = fetch_dicts(
-            con,
+    with open_warehouse(settings).read() as con:
+        rows = con.fetch_dicts(
             "select tag_category, tag_group, tag, source, members, round(coverage, 4) as coverage, "
             "overlapping_customers, customers_without_tag_in_group, last_touched_date, warning "
             "from tag_report order by tag_category, tag_group, members desc",

@@ -8,11 +8,11 @@ from datetime import date, timedelta
 from transforms import PROJECT_ROOT
 from transforms.airflow_runner import airflow_env, dags_test, prepare
 from transforms.console import print_table
+from transforms.engines import open_warehouse
 from transforms.errors import SegflowError
 from transforms.generate import generate
 from transforms.quality import data_docs_dir
 from transforms.settings import Settings
-from transforms.warehouse import Warehouse, fetch_dicts
 
 LAST_DAY = date(2026, 6, 30)
 
@@ -49,7 +49,7 @@ def run_demo(settings: Settings, orders: int = 20_000) -> int:
     print("4/5 report")
     report_path = _write_report(settings)
     print(f"5/5 done in {time.perf_counter() - started:.0f} s")
-    print(f"    warehouse (read it with any DuckDB client): {Warehouse(settings).published_path}")
+    print(f"    warehouse (read it with any DuckDB client): {open_warehouse(settings).location}")
     if report_path:
         print(f"    report: {report_path}")
     docs = data_docs_dir(settings) / "index.html"
@@ -60,22 +60,18 @@ def run_demo(settings: Settings, orders: int = 20_000) -> int:
 
 
 def _print_loaded(settings: Settings) -> None:
-    with Warehouse(settings).read() as con:
-        loaded = fetch_dicts(
-            con,
-            # One quarantine row per field at fault: a line can fail on several fields.
+    with open_warehouse(settings).read() as con:
+        loaded = con.fetch_dicts(  # One quarantine row per field at fault: a line can fail on several fields.
             "select kind, count(distinct file) as files, count(distinct (file, line)) as quarantined_rows, "
             "count(*) as problems from ingest_quarantine group by kind order by kind",
         )
-        summary = fetch_dicts(
-            con,
+        summary = con.fetch_dicts(
             "select model, segment_label, customers, round(customer_share, 3) as customer_share, "
             "round(revenue_share, 3) as revenue_share from segment_summary where model = 'value_frequency' "
             "order by customers desc",
         )
-    with Warehouse(settings).work() as con:
-        files = fetch_dicts(
-            con,
+    with open_warehouse(settings).work() as con:
+        files = con.fetch_dicts(
             "select kind, count(*) as files, sum(rows_read) as rows_read, sum(rows_loaded) as rows_loaded, "
             "sum(rows_quarantined) as rows_quarantined from meta.ingest_files group by kind order by kind",
         )

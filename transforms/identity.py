@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from transforms.context import RECORD_KINDS
+from transforms.engines import Session
 from transforms.errors import SegflowError
 from transforms.sql import literal
-from transforms.warehouse import scalar
 
 KEYS_SQL = """
 with labelled as (
@@ -53,7 +52,7 @@ def _index_dtype(largest: int) -> type:
     return np.int32 if largest < np.iinfo(np.int32).max else np.int64
 
 
-def stitch(con: duckdb.DuckDBPyConnection, variables: dict) -> str:
+def stitch(con: Session, variables: dict) -> str:
     """The `int_identity` model: one row per usable identifier with its customer_key.
 
     customer_no (the component number) is the same customer as an integer, for joins inside one
@@ -65,7 +64,7 @@ def stitch(con: duckdb.DuckDBPyConnection, variables: dict) -> str:
     nodes, edges, junk = (relations[f"int_identity_{part}"] for part in ("nodes", "edges", "junk"))
     # node_id is the identifier's key from ingest: every identifier ever loaded has one, so the
     # vertex range also covers those first seen after the cut-off, which are not nodes here.
-    node_count = int(scalar(con, f"select coalesce(max(node_id), -1) + 1 from {nodes}"))
+    node_count = int(con.scalar(f"select coalesce(max(node_id), -1) + 1 from {nodes}"))
     node_dtype = _index_dtype(node_count)
     # record_no is dense within a kind (see landed_files_sql), so records index an array directly:
     # kind after kind, each from its record_no. DuckDB computes the index and drops the junk links,
@@ -80,18 +79,18 @@ def stitch(con: duckdb.DuckDBPyConnection, variables: dict) -> str:
     record_index_dtype = _index_dtype(int(slots.sum()))
     record_type = "integer" if record_index_dtype is np.int32 else "bigint"
     bases = " ".join(f"when {kind} then {int(offset)}" for kind, offset in enumerate(base))
-    links = con.sql(
+    links = con.fetch_numpy(
         f"select cast(case edges.record_key % {kinds} {bases} end + edges.record_key // {kinds} "
         f"as {record_type}) as record_index, "
         f"cast(edges.node_id as {'integer' if node_dtype is np.int32 else 'bigint'}) as node_id "
         f"from {edges} as edges "
         f"anti join {junk} as junk on edges.node_id = junk.node_id"
-    ).fetchnumpy()
+    )
     record_index, node = links["record_index"], links["node_id"]
     del links
     usable = np.zeros(node_count, dtype=bool)
-    usable[np.asarray(con.sql(f"select node_id from {nodes}").fetchnumpy()["node_id"], dtype=np.int64)] = True
-    junk_nodes = con.sql(f"select node_id from {junk}").fetchnumpy()["node_id"]
+    usable[np.asarray(con.fetch_numpy(f"select node_id from {nodes}")["node_id"], dtype=np.int64)] = True
+    junk_nodes = con.fetch_numpy(f"select node_id from {junk}")["node_id"]
     usable[np.asarray(junk_nodes, dtype=np.int64)] = False
 
     # A record links each of its identifiers to its smallest one: the graph has a vertex per
@@ -138,10 +137,9 @@ def stitch(con: duckdb.DuckDBPyConnection, variables: dict) -> str:
     return KEYS_SQL.format(nodes=nodes)
 
 
-def record_labels(con: duckdb.DuckDBPyConnection, variables: dict) -> str:
+def record_labels(con: Session, variables: dict) -> str:
     """The `int_record_labels` model: the customer_no of every record that carries a usable identifier."""
-    if not scalar(
-        con,
+    if not con.scalar(
         "select count(*) from duckdb_tables() where temporary and table_name = 'identity_record_labels'",
     ):
         # The stitch leaves the labels in its connection, from graph tables that live only there.
@@ -149,12 +147,6 @@ def record_labels(con: duckdb.DuckDBPyConnection, variables: dict) -> str:
     return RECORD_LABELS_SQL
 
 
-def _temp_table(
-    con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, np.ndarray], select: str = "*"
-) -> None:
+def _temp_table(con: Session, name: str, columns: dict[str, np.ndarray], select: str = "*") -> None:
     """A temp table, not a registered Arrow view: DuckDB can spill it while it is joined."""
-    con.register(f"{name}_arrow", pa.table({k: pa.array(v) for k, v in columns.items()}))
-    try:
-        con.execute(f"create or replace temp table {name} as select {select} from {name}_arrow")
-    finally:
-        con.unregister(f"{name}_arrow")
+    con.load_temp_table(name, pa.table({k: pa.array(v) for k, v in columns.items()}), select)

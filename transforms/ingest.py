@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 
+from transforms.engines import DatabaseError, OutOfMemoryError, Session, open_warehouse
 from transforms.errors import SegflowError
 from transforms.failpoints import failpoint
 from transforms.mapping import Mapping, load_mapping
@@ -38,7 +38,6 @@ from transforms.schema import (
 )
 from transforms.settings import Settings
 from transforms.sql import identifier, literal
-from transforms.warehouse import Warehouse, scalar
 
 SUPPORTED_SUFFIXES = {
     ".csv": "csv",
@@ -155,9 +154,7 @@ def _header(path: Path, file_format: str, encoding: str) -> list[str] | None:
     return None
 
 
-def _read_landing(
-    con: duckdb.DuckDBPyConnection, paths: list[Path], mapping: Mapping, workdir: Path
-) -> pa.Table | None:
+def _read_landing(con: Session, paths: list[Path], mapping: Mapping, workdir: Path) -> pa.Table | None:
     """Scan files of one format into temp table `landing_scan`, read through temp view `landing`
     (all text, plus `_source_file` and `_scan_row`).
 
@@ -192,30 +189,25 @@ def _read_landing(
         reader = f"read_json({listed}, format = 'newline_delimited', union_by_name = true, filename = '_scan_file')"
     try:
         con.execute(f"create temp table landing_scan as select * from {reader}")
-    except duckdb.OutOfMemoryException:
+    except OutOfMemoryError:
         raise
-    except duckdb.Error as exc:
+    except DatabaseError as exc:
         raise SegflowError(
             f"{paths[0]}: cannot be read as {file_format} ({str(exc).splitlines()[0]})"
         ) from exc
     names = [row[0] for row in con.execute("describe landing_scan").fetchall() if row[0] != "_scan_file"]
     casts = ", ".join(f"cast({identifier(n)} as varchar) as {identifier(n)}" for n in names)
-    con.register(
-        "landing_source_names",
+    con.load_temp_table(
+        "landing_sources",
         pa.table({"_scan_file": list(sources), "_source_file": [str(p) for p in sources.values()]}),
     )
-    # A table, not the registered Arrow table: the view below outlives this function.
-    con.execute("create or replace temp table landing_sources as select * from landing_source_names")
-    con.unregister("landing_source_names")
     con.execute(
         f"create temp view landing as select {casts}, landing_sources._source_file, landing_scan.rowid as _scan_row "
         "from landing_scan join landing_sources using (_scan_file)"
     )
     if file_format != "csv":
         return None
-    rejects = con.sql(
-        "select line, csv_line, error_message from landing_rejects order by line"
-    ).to_arrow_table()
+    rejects = con.fetch_arrow("select line, csv_line, error_message from landing_rejects order by line")
     return rejects if rejects.num_rows else None
 
 
@@ -322,7 +314,7 @@ def _column_sources(
     return sources
 
 
-def _line_numbers(con: duckdb.DuckDBPyConnection, rejects: pa.Table | None, header_lines: int) -> str:
+def _line_numbers(con: Session, rejects: pa.Table | None, header_lines: int) -> str:
     """SQL giving each landing row its line in its own file.
 
     Rows keep file order (preserve_insertion_order), so a row's index in its file is its scan
@@ -336,13 +328,13 @@ def _line_numbers(con: duckdb.DuckDBPyConnection, rejects: pa.Table | None, head
     index = "(landing._scan_row - (select s.first_row from landing_file_starts as s where s._source_file = landing._source_file))"
     if rejects is None:
         return f"{index} + {header_lines + 1}"
-    landed = scalar(con, "select count(*) from landing")
+    landed = con.scalar("select count(*) from landing")
     rejected = set(rejects.column("line").to_pylist())
     total = landed + len(rejected)
     lines = np.array(
         [n for n in range(header_lines + 1, header_lines + 1 + total) if n not in rejected], dtype=np.int64
     )
-    con.register(
+    con.load_temp_table(
         "landing_lines", pa.table({"row_id": np.arange(landed, dtype=np.int64), "line": lines[:landed]})
     )
     return f"(select l.line from landing_lines as l where l.row_id = {index})"
@@ -359,13 +351,13 @@ class StagedFiles:
     results: list[FileResult]
     any_error: str
 
-    def drop(self, con: duckdb.DuckDBPyConnection) -> None:
+    def drop(self, con: Session) -> None:
         con.execute(f"drop table if exists {self.table}_checked")
         con.execute(f"drop table if exists {self.table}_quarantine")
 
 
 def _stage_files(
-    con: duckdb.DuckDBPyConnection,
+    con: Session,
     paths: list[Path],
     kind: str,
     mapping: Mapping,
@@ -447,7 +439,7 @@ def _stage_files(
         for name in error_columns
     ]
     if rejects is not None:
-        con.register("landing_reject_rows", rejects)
+        con.load_temp_table("landing_reject_rows", rejects)
         quarantine_parts.append(
             f"select {literal(paths[0])} as _source_file, line, '(row)' as field, csv_line as value, "
             "error_message as reason from landing_reject_rows"
@@ -495,7 +487,7 @@ def _stage_files(
 
 
 def _insert_staged(
-    con: duckdb.DuckDBPyConnection,
+    con: Session,
     staged: StagedFiles,
     kind: str,
     batches: dict[str, str],
@@ -503,7 +495,7 @@ def _insert_staged(
 ) -> None:
     """Key the good rows of staged files and append them, and their refused fields, to the warehouse."""
     checked = f"{staged.table}_checked"
-    con.register(
+    con.load_temp_table(
         "landing_batches", pa.table({"_source_file": list(batches), "_batch": list(batches.values())})
     )
     names = [c.name for c in KINDS[kind]]
@@ -538,7 +530,6 @@ def _insert_staged(
         f"from {staged.table}_quarantine join landing_batches using (_source_file) order by _source_file, line, field",
         [kind, loaded_at],
     )
-    con.unregister("landing_batches")
 
 
 def ingest(
@@ -554,7 +545,7 @@ def ingest(
     mapping = load_mapping(mapping_path, kind)
     files = expand_paths(paths)
     loaded_at = loaded_at or datetime.now(UTC)
-    warehouse = Warehouse(settings)
+    warehouse = open_warehouse(settings)
     results: list[FileResult] = []
     doing = f"ingest of {len(files)} {kind} files"
     with (
@@ -636,7 +627,7 @@ def ingest(
 
 
 def _assign_keys(
-    con: duckdb.DuckDBPyConnection,
+    con: Session,
     keys_table: str,
     natural_key: tuple[str, ...],
     key: str,
@@ -666,7 +657,7 @@ def _assign_keys(
     con.execute("drop table landed_natural_keys")
 
 
-def _key_orders(con: duckdb.DuckDBPyConnection, order_ids_sql: str) -> None:
+def _key_orders(con: Session, order_ids_sql: str) -> None:
     """Order keys for the order_ids of some rows, left in the temp table landed_order_keys."""
     _assign_keys(con, "raw.order_keys", ("order_id",), "order_key", order_ids_sql, "landed_order_keys")
 
@@ -679,7 +670,7 @@ def _identifier_values_sql(rows_sql: str) -> str:
     )
 
 
-def _key_identifiers(con: duckdb.DuckDBPyConnection, rows_sql: str) -> None:
+def _key_identifiers(con: Session, rows_sql: str) -> None:
     """Identifier keys for the identifiers of some rows, left in the temp table landed_identifier_keys."""
     _assign_keys(
         con,
@@ -691,7 +682,7 @@ def _key_identifiers(con: duckdb.DuckDBPyConnection, rows_sql: str) -> None:
     )
 
 
-def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_raw_tables(con: Session) -> None:
     for kind in KINDS:
         con.execute(raw_table_ddl(kind))
     con.execute(ORDER_KEYS_DDL)
@@ -702,20 +693,19 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(FILES_DDL)
 
 
-def _raw_tables_without(con: duckdb.DuckDBPyConnection, kinds: tuple[str, ...], column: str) -> list[str]:
+def _raw_tables_without(con: Session, kinds: tuple[str, ...], column: str) -> list[str]:
     """The raw tables of these kinds that lack a column (a warehouse loaded by an older version)."""
     return [
         kind
         for kind in kinds
-        if not scalar(
-            con,
+        if not con.scalar(
             "select count(*) from information_schema.columns where table_catalog = current_database() "
             f"and table_schema = 'raw' and table_name = '{kind}' and column_name = '{column}'",
         )
     ]
 
 
-def _add_order_keys(con: duckdb.DuckDBPyConnection) -> None:
+def _add_order_keys(con: Session) -> None:
     """Number the orders of a warehouse loaded before raw tables had order keys, once."""
     missing = _raw_tables_without(con, ORDER_KEYED_KINDS, "_order_key")
     if not missing:
@@ -737,7 +727,7 @@ def _add_order_keys(con: duckdb.DuckDBPyConnection) -> None:
         raise
 
 
-def _add_identifier_keys(con: duckdb.DuckDBPyConnection) -> None:
+def _add_identifier_keys(con: Session) -> None:
     """Key the identifiers of a warehouse loaded before raw tables had identifier keys, once."""
     missing = _raw_tables_without(con, PERSON_KINDS, identifier_key_column(IDENTIFIER_TYPES[0]))
     if not missing:

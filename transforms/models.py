@@ -19,12 +19,11 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import jinja2
 
 from transforms import PROJECT_ROOT
+from transforms.engines import DatabaseError, OutOfMemoryError, Session
 from transforms.errors import SegflowError
-from transforms.warehouse import UNPUBLISHED_KEYS_DDL, scalar
 
 SQL_DIR = PROJECT_ROOT / "sql"
 LAYER_SCHEMA = {"staging": "stg", "intermediate": "int", "marts": "pub"}
@@ -35,7 +34,7 @@ LAYER_MATERIALIZED = {"staging": "table", "intermediate": "table", "marts": "tab
 # A Python model does its work through the connection (registering or creating what it needs) and
 # returns the SELECT that builds it, so its rows stream into the table inside DuckDB instead of
 # passing through Python memory.
-PythonModel = Callable[[duckdb.DuckDBPyConnection, dict], str]
+PythonModel = Callable[[Session, dict], str]
 
 
 @dataclass
@@ -192,33 +191,24 @@ def _origin(model: Model) -> str:
     return "python" if model.python is not None else "generated from the business config"
 
 
-def _drop_relation(con: duckdb.DuckDBPyConnection, model: Model) -> None:
-    kind = scalar(
-        con,
-        "select table_type from information_schema.tables where table_schema = ? and table_name = ?",
-        [model.schema, model.name],
-    )
+def _drop_relation(con: Session, model: Model) -> None:
+    kind = con.relation_kind(model.schema, model.name)
     if kind == "VIEW":
         con.execute(f"drop view {model.schema}.{model.name}")
     elif kind:
         con.execute(f"drop table {model.schema}.{model.name}")
 
 
-def _swap_in(con: duckdb.DuckDBPyConnection, model: Model, build_sql: str) -> None:
+def _swap_in(con: Session, model: Model, build_sql: str) -> None:
     temporary = f"{model.schema}.{model.name}__building"
     con.execute(f"drop table if exists {temporary}")
     con.execute(f"create table {temporary} as {build_sql}")
-    con.execute("begin transaction")
-    try:
+    with con.transaction():
         _drop_relation(con, model)
         con.execute(f"alter table {temporary} rename to {model.name}")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
 
 
-def materialize(con: duckdb.DuckDBPyConnection, model: Model, variables: dict) -> ModelRun:
+def materialize(con: Session, model: Model, variables: dict) -> ModelRun:
     """Build one model; the run says how long it took, its rows (none for a view) and what it removed."""
     started = time.perf_counter()
     removed: list[str] = []
@@ -237,20 +227,20 @@ def materialize(con: duckdb.DuckDBPyConnection, model: Model, variables: dict) -
             removed = _merge_incremental(con, model, variables)
         else:
             raise SegflowError(f"{model.path}: unknown materialization '{model.materialized}'")
-    except duckdb.OutOfMemoryException as exc:
+    except OutOfMemoryError as exc:
         exc.add_note(f"model {model.name} ({_origin(model)})")  # the warehouse reports it with its limits
         raise
-    except duckdb.Error as exc:
+    except DatabaseError as exc:
         raise SegflowError(
             f"model {model.name} ({_origin(model)}) failed: {str(exc).splitlines()[0]}"
         ) from exc
-    rows = None if model.materialized == "view" else scalar(con, f"select count(*) from {model.relation}")
+    rows = None if model.materialized == "view" else con.scalar(f"select count(*) from {model.relation}")
     return ModelRun(
         model.name, model.relation, model.materialized, time.perf_counter() - started, rows, removed
     )
 
 
-def _expired_snapshots(con: duckdb.DuckDBPyConnection, model: Model, variables: dict) -> list[str]:
+def _expired_snapshots(con: Session, model: Model, variables: dict) -> list[str]:
     """The as-of dates (ISO) a snapshot history no longer keeps; none when it keeps every date.
 
     A snapshot history (`config(snapshot=true)`) holds a row per customer for every as-of date: at
@@ -275,7 +265,7 @@ def _expired_snapshots(con: duckdb.DuckDBPyConnection, model: Model, variables: 
     return [row[0] for row in rows]
 
 
-def _merge_incremental(con: duckdb.DuckDBPyConnection, model: Model, variables: dict) -> list[str]:
+def _merge_incremental(con: Session, model: Model, variables: dict) -> list[str]:
     """Replace the rows of the keys this run produces (e.g. one as_of_date), in one transaction.
 
     Returns the snapshot dates it removed (`_expired_snapshots`).
@@ -285,12 +275,7 @@ def _merge_incremental(con: duckdb.DuckDBPyConnection, model: Model, variables: 
     key = model.config.get("unique_key")
     if not key:
         raise SegflowError(f"{model.path}: an incremental model needs unique_key in its config()")
-    exists = scalar(
-        con,
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [model.schema, model.name],
-    )
-    if not exists:
+    if not con.table_exists(model.schema, model.name):
         _swap_in(con, model, model.sql)
         return []
     con.execute(f"create or replace temp table incremental_batch as {model.sql}")
@@ -299,37 +284,28 @@ def _merge_incremental(con: duckdb.DuckDBPyConnection, model: Model, variables: 
         if name not in existing:
             con.execute(f'alter table {model.relation} add column "{name}" {sql_type}')
     run_key = variables["as_of_date"] if key == "as_of_date" and "as_of_date" in variables else None
-    if model.schema == "pub":
-        con.execute(UNPUBLISHED_KEYS_DDL)
-    con.execute("begin transaction")
     try:
-        con.execute(
-            f"delete from {model.relation} where {key} in (select distinct {key} from incremental_batch)"
-        )
-        if run_key:
-            con.execute(f"delete from {model.relation} where {key} = {run_key}")
-        con.execute(f"insert into {model.relation} by name select * from incremental_batch")
-        expired = _expired_snapshots(con, model, variables)
-        if expired:
-            con.execute(
-                f"delete from {model.relation} where {key} in (select cast(unnest(?::varchar[]) as date))",
-                [expired],
-            )
-        if model.schema == "pub":  # publish copies these keys' rows into the next published file
-            written = f"select distinct cast({key} as varchar) from incremental_batch"
-            if run_key:
-                written += f" union select cast({run_key} as varchar)"
-            # An expired key has no rows left: publish removes it from the published copy.
-            written += " union select unnest(?)"
-            con.execute(
-                f"insert into meta.unpublished_keys select '{model.relation}', '{key}', "
-                f"key_value from ({written}) as keys(key_value)",
-                [expired],
-            )
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+        with con.transaction():
+            _replace_keys(con, model, key, run_key)
+            expired = _expired_snapshots(con, model, variables)
+            if expired:
+                con.execute(
+                    f"delete from {model.relation} where {key} in (select cast(unnest(?::varchar[]) as date))",
+                    [expired],
+                )
+            if model.schema == "pub":  # what was published changes only in these keys
+                written = f"select distinct cast({key} as varchar) from incremental_batch"
+                if run_key:
+                    written += f" union select cast({run_key} as varchar)"
+                # An expired key has no rows left: the published copy loses it too.
+                con.note_rows_written(model.relation, key, written + " union select unnest(?)", [expired])
     finally:
         con.execute("drop table if exists incremental_batch")
     return expired
+
+
+def _replace_keys(con: Session, model: Model, key: str, run_key: str | None) -> None:
+    con.execute(f"delete from {model.relation} where {key} in (select distinct {key} from incremental_batch)")
+    if run_key:
+        con.execute(f"delete from {model.relation} where {key} = {run_key}")
+    con.execute(f"insert into {model.relation} by name select * from incremental_batch")

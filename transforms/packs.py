@@ -12,25 +12,23 @@ import hashlib
 import json
 import math
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from transforms import PROJECT_ROOT
 from transforms.delivery import Webhook, credentials, deliver, parse_destination
+from transforms.engines import open_warehouse
 from transforms.errors import SegflowError
 from transforms.expressions import compile_expression
 from transforms.ingest import file_sha256
 from transforms.schema import IDENTIFIER_TYPES
 from transforms.settings import Settings, load_yaml
 from transforms.sql import literal
-from transforms.warehouse import Warehouse
 
 FORMATS = ("csv", "parquet", "xlsx")
 LOG_TABLES = ("audience_pack_exports", "audience_pack_members")
@@ -148,21 +146,6 @@ def resolve_pack(settings: Settings, name: str | None, where: str | None) -> Pac
     return packs[name]
 
 
-@contextmanager
-def published(settings: Settings):
-    """The published tables as schema `pub` of an in-memory connection (read-only, no lock held long)."""
-    path = Warehouse(settings).published_path
-    if not path.exists():
-        raise SegflowError(f"{path}: nothing published yet; run `segflow build` first")
-    con = duckdb.connect()
-    try:
-        con.execute(f"set TimeZone = '{settings.timezone}'")
-        con.execute(f"attach '{path}' as pub (read_only)")
-        yield con
-    finally:
-        con.close()
-
-
 def _audience_sql(pack: Pack) -> str:
     """Every member with why they are suppressed (or null) and whether they are held out."""
     consent = "or f.marketing_consent is null" if pack.require_consent else ""
@@ -205,7 +188,7 @@ def _mask(kind: str, value: str | None) -> str | None:
 
 
 def preview(settings: Settings, pack: Pack, sample: int = 5) -> dict:
-    with published(settings) as con:
+    with open_warehouse(settings).read() as con:
         con.execute(f"create temp table audience as {_audience_sql(pack)}")
         totals = con.execute(
             "select count(*), count(case when suppressed_reason is null and not in_holdout then 1 end), "
@@ -307,8 +290,8 @@ def export(
     if not os.access(out_dir, os.W_OK):
         raise SegflowError(f"--out {out_dir}: the folder is not writable; name a folder you can write to")
     exported_at = exported_at or datetime.now(UTC)
-    warehouse = Warehouse(settings)
-    with published(settings) as con:
+    warehouse = open_warehouse(settings)
+    with open_warehouse(settings).read() as con:
         con.execute(f"create temp table audience as {_audience_sql(pack)}")
         as_of = con.execute("select max(as_of_date) from pub.customer_features").fetchall()[0][0]
         has_log = bool(
@@ -352,15 +335,15 @@ def export(
                 "select count(*) from previous_members where customer_key not in (select customer_key from exported)"
             ).fetchall()[0][0]
         if delta and previous is not None:
-            body = con.sql(
+            body = con.fetch_arrow(
                 "select 'joined' as change, * from exported where customer_key not in "
                 "(select customer_key from previous_members) union all "
                 f"select 'left' as change, customer_key, {', '.join('null' for _ in pack.contact_fields)} "
                 "from previous_members where customer_key not in (select customer_key from exported) "
                 "order by change, customer_key"
-            ).to_arrow_table()
+            )
         else:
-            body = con.sql("select * from exported").to_arrow_table()
+            body = con.fetch_arrow("select * from exported")
         members = con.execute("select count(*) from exported").fetchall()[0][0]
         suppressed = con.execute(
             "select count(*) from audience where suppressed_reason is not null"
@@ -368,10 +351,10 @@ def export(
         holdout = con.execute(
             "select count(*) from audience where suppressed_reason is null and in_holdout"
         ).fetchall()[0][0]
-        log_rows = con.sql(
+        log_rows = con.fetch_arrow(
             f"select '{pack.name}' as pack, '{export_id}' as export_id, customer_key, in_holdout from audience "
             "where suppressed_reason is null"
-        ).to_arrow_table()
+        )
 
     suffix = "delta." if delta and previous is not None else ""
     path = out_dir / f"{export_id}.{suffix}{file_format}"
@@ -403,31 +386,29 @@ def export(
     with warehouse.work() as work:
         for ddl in LOG_DDL:
             work.execute(ddl)
-        work.execute("begin transaction")
-        work.execute(
-            "insert into pub.audience_pack_exports values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                pack.name,
-                export_id,
-                as_of,
-                exported_at,
-                members,
-                suppressed,
-                holdout,
-                str(path),
-                checksum,
-                file_format,
-                hashed,
-                bool(suffix),
-                joined,
-                left,
-                pack.definition_sha256(),
-            ],
-        )
-        work.register("pack_members", log_rows)
-        work.execute("insert into pub.audience_pack_members select * from pack_members")
-        work.unregister("pack_members")
-        work.execute("commit")
+        with work.transaction():
+            work.execute(
+                "insert into pub.audience_pack_exports values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    pack.name,
+                    export_id,
+                    as_of,
+                    exported_at,
+                    members,
+                    suppressed,
+                    holdout,
+                    str(path),
+                    checksum,
+                    file_format,
+                    hashed,
+                    bool(suffix),
+                    joined,
+                    left,
+                    pack.definition_sha256(),
+                ],
+            )
+            with work.registered("pack_members", log_rows):
+                work.execute("insert into pub.audience_pack_members select * from pack_members")
         warehouse.publish(work, tables=list(LOG_TABLES))
     return ExportResult(
         pack.name,
@@ -447,7 +428,7 @@ def export(
 
 def lift(settings: Settings, pack_name: str, export_id: str, days: int) -> dict:
     """Orders and spend per customer in the N days after the export: contacted vs holdout."""
-    with published(settings) as con:
+    with open_warehouse(settings).read() as con:
         found = con.execute(
             "select as_of_date from pub.audience_pack_exports where pack = ? and export_id = ?",
             [pack_name, export_id],

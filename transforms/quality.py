@@ -19,12 +19,12 @@ from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 
-import duckdb
 import jinja2
 import pandas as pd
 import pyarrow as pa
 
 from transforms import PROJECT_ROOT
+from transforms.engines import DatabaseError, MissingRelationError, Session
 from transforms.errors import SegflowError
 from transforms.schema import ORDER_STATUSES
 from transforms.settings import Settings, load_yaml
@@ -268,20 +268,20 @@ def _failed_query_result(check: Check, message: str, success: bool = False):
     )
 
 
-def _run_check(con: duckdb.DuckDBPyConnection, check: Check, variables: dict) -> tuple[dict, object]:
+def _run_check(con: Session, check: Check, variables: dict) -> tuple[dict, object]:
     """(the dq_results row, GE's validation result for the data docs)."""
     if check.type == "metric":
         sql = jinja2.Template(check.sql).render(**variables)
         try:
             value = con.execute(sql).fetchall()[0][0]
-        except duckdb.CatalogException as exc:
+        except MissingRelationError as exc:
             if check.optional:
                 return _outcome(check, True, check.if_missing), _failed_query_result(
                     check, check.if_missing, True
                 )
             message = f"query failed: {str(exc).splitlines()[0]}"
             return _outcome(check, False, message), _failed_query_result(check, message)
-        except duckdb.Error as exc:
+        except DatabaseError as exc:
             message = f"query failed: {str(exc).splitlines()[0]}"
             return _outcome(check, False, message), _failed_query_result(check, message)
         if value is None and check.optional:
@@ -301,7 +301,7 @@ def _run_check(con: duckdb.DuckDBPyConnection, check: Check, variables: dict) ->
         query = f"select case when {column} is not null then 1 end as {column} from {check.table}"
     else:
         query = f"select {column} from {check.table} where {column} is not null"
-    reader = con.sql(query).to_arrow_reader(BATCH_ROWS)
+    reader = con.fetch_batches(query, BATCH_ROWS)
     batch_results = [_validate(_frame(batch), check, column) for batch in _batches(reader, BATCH_ROWS)]
     result = _summed_result(check, column, batch_results)
     unexpected, checked = result.result["unexpected_count"], result.result["element_count"]
@@ -352,9 +352,9 @@ def _outcome(check: Check, success: bool, observed: str) -> dict:
 
 
 def data_docs_dir(settings: Settings) -> Path:
-    from transforms.warehouse import Warehouse
+    from transforms.engines import open_warehouse
 
-    return Warehouse(settings).published_path.parent / "data_docs"
+    return open_warehouse(settings).files_dir / "data_docs"
 
 
 def write_data_docs(settings: Settings, as_of: date, checks: list[Check], results: list) -> Path:
@@ -501,7 +501,7 @@ def _index_rows_html(rows_literal: str) -> str:
     return f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
 
 
-def run_checks(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: date) -> list[dict]:
+def run_checks(con: Session, settings: Settings, as_of: date) -> list[dict]:
     """Run every suite against the work file; record the results in pub.dq_results for this run
     and in GE's data docs."""
     from transforms.context import render_variables
@@ -514,8 +514,7 @@ def run_checks(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: date) 
     con.execute("delete from pub.dq_results where run = ?", [as_of.isoformat()])
     if results:
         frame = pd.DataFrame(results).assign(run=as_of.isoformat())
-        con.register("dq_frame", frame)
-        con.execute("insert into pub.dq_results by name select * from dq_frame")
-        con.unregister("dq_frame")
+        with con.registered("dq_frame", frame):
+            con.execute("insert into pub.dq_results by name select * from dq_frame")
         write_data_docs(settings, as_of, checks, [result for _, result in outcomes])
     return results

@@ -11,8 +11,8 @@ import html
 import os
 from pathlib import Path
 
+from transforms.engines import open_warehouse
 from transforms.settings import Settings
-from transforms.warehouse import Warehouse, fetch_dicts
 
 TEXT = {
     "zh": {
@@ -284,30 +284,27 @@ def build_report(settings: Settings) -> str:
     t = TEXT.get(language, TEXT["en"])
     channel_labels = (settings.values.get("report") or {}).get("channel_labels") or {}
     channel_labels = channel_labels if language == "zh" else {}
-    with Warehouse(settings).read() as con:
+    with open_warehouse(settings).read() as con:
         as_of = con.execute("select max(as_of_date) from customer_features").fetchall()[0][0]
-        headline = fetch_dicts(con, HEADLINE_SQL.format(relation="customer_features"))[0]
+        headline = con.fetch_dicts(HEADLINE_SQL.format(relation="customer_features"))[0]
         previous_date = con.execute(
             "select max(as_of_date) from customer_features_history where as_of_date < ?", [as_of]
         ).fetchall()[0][0]
         previous = (
-            fetch_dicts(
-                con,
+            con.fetch_dicts(
                 HEADLINE_SQL.format(relation="customer_features_history") + " where as_of_date = ?",
                 [previous_date],
             )[0]
             if previous_date
             else None
         )
-        summary = fetch_dicts(
-            con,
+        summary = con.fetch_dicts(
             "select model, coalesce(model_label, model) as model_label, model_order, segment, segment_label, "
             "segment_order, customers, customer_share, revenue_share from segment_summary "
             "order by model_order nulls last, model, segment_order nulls last, customers desc",
         )
-        catalog = fetch_dicts(con, "select model, segment, segment_label, segment_order from segment_catalog")
-        pareto = fetch_dicts(
-            con,
+        catalog = con.fetch_dicts("select model, segment, segment_label, segment_order from segment_catalog")
+        pareto = con.fetch_dicts(
             "with ranked as (select total_spend, row_number() over (order by total_spend desc, customer_key) as r, "
             "count(*) over () as n, sum(total_spend) over (order by total_spend desc, customer_key "
             "rows between unbounded preceding and current row) as running, sum(total_spend) over () as overall "
@@ -315,26 +312,22 @@ def build_report(settings: Settings) -> str:
             "select cast(r as double) / n as customer_share, cast(running / nullif(overall, 0) as double) as revenue_share "
             "from ranked where r % greatest(1, n // 100) = 0 or r = n order by r",
         )
-        rfm = fetch_dicts(
-            con,
+        rfm = con.fetch_dicts(
             "select r_score, f_score, count(*) as customers from customer_segments where model = 'rfm' "
             "and r_score is not null group by 1, 2",
         )
-        funnel = fetch_dicts(con, "select * from funnel_summary order by stage_order")
-        migration = fetch_dicts(
-            con,
+        funnel = con.fetch_dicts("select * from funnel_summary order by stage_order")
+        migration = con.fetch_dicts(
             "select previous_as_of_date, from_segment, to_segment, customers from segment_migration "
             "where model = ? and as_of_date = (select max(as_of_date) from segment_migration)",
             [MIGRATION_MODEL],
         )
-        channels = fetch_dicts(con, "select * from channel_conversion order by contacts desc")
-        cohorts = fetch_dicts(
-            con,
+        channels = con.fetch_dicts("select * from channel_conversion order by contacts desc")
+        cohorts = con.fetch_dicts(
             "select strftime(cohort_month, '%Y-%m') as cohort, months_since_first, retention_rate "
             "from cohort_retention where months_since_first <= 6",
         )
-        portrait = fetch_dicts(
-            con,
+        portrait = con.fetch_dicts(
             "with base as (select f.customer_key, coalesce(f.city, ?) as city, s.segment from customer_features as f "
             "join customer_segments as s on f.customer_key = s.customer_key and s.model = 'value_frequency') "
             "select 'city' as dimension, city as value, avg(case when segment = 'important_value' then 1.0 else 0 end) "

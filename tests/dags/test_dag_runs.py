@@ -10,17 +10,17 @@ import pytest
 from tests.conftest import write_config
 from transforms.airflow_runner import airflow_env, dags_test, prepare
 from transforms.build import build
+from transforms.engines import open_warehouse
 from transforms.generate import generate
 from transforms.ingest import ingest_landing
 from transforms.settings import Settings
-from transforms.warehouse import Warehouse
 
 LAST_DAY = date(2026, 6, 20)
 BACKFILL = [date(2026, 6, 19), date(2026, 6, 20), date(2026, 6, 21)]
 
 
 def table_rows(settings: Settings, table: str) -> list[tuple]:
-    con = duckdb.connect(str(Warehouse(settings).published_path), read_only=True)
+    con = duckdb.connect(str(open_warehouse(settings).published_path), read_only=True)
     try:
         return sorted(con.execute(f"select * from {table}").fetchall(), key=repr)
     finally:
@@ -65,7 +65,7 @@ def test_ingest_and_customer_pipeline_through_airflow_and_backfill_equals_sequen
         "dq_results",
     ):
         assert table_rows(airflow_settings, table) == table_rows(sequential, table), table
-    with Warehouse(airflow_settings).work() as con:
+    with open_warehouse(airflow_settings).work() as con:
         assert (
             con.execute("select count(*), count(distinct _file || ':' || _line) from raw.orders").fetchall()[
                 0

@@ -18,8 +18,10 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
+from transforms.engines.base import Session, Warehouse
 from transforms.errors import SegflowError
 from transforms.failpoints import failpoint
 from transforms.settings import Settings
@@ -33,36 +35,81 @@ LOCK_WAIT_SECONDS = float(os.environ.get("SEGFLOW_LOCK_WAIT_SECONDS", "600"))
 
 
 def duckdb_path_from_url(url: str) -> Path:
-    """`duckdb:///relative/or/absolute.duckdb` -> a path. Other dialects are named, not yet served."""
-    parsed = urlparse(url)
-    if not parsed.scheme:
-        raise SegflowError(
-            f"warehouse '{url}' is a path, not a URL: use duckdb:///{Path(url).expanduser().resolve()}"
-        )
-    if parsed.scheme != "duckdb":
-        raise SegflowError(
-            f"warehouse URL '{url}': only duckdb:///PATH is served by this version "
-            "(the SQL is kept portable for PostgreSQL and Spark, which come next)"
-        )
-    raw = url[len("duckdb:///") :] if url.startswith("duckdb:///") else parsed.path
+    """`duckdb:///relative/or/absolute.duckdb` -> a path."""
+    raw = url[len("duckdb:///") :] if url.startswith("duckdb:///") else urlparse(url).path
     raw = raw.split("?", 1)[0]
     if not raw or raw == ":memory:":
         raise SegflowError(f"warehouse URL '{url}': name a file, e.g. duckdb:///warehouse/segflow.duckdb")
     return Path(raw).expanduser().resolve()
 
 
-class Warehouse:
+# What callers catch, by kind (see transforms.engines for all engines' together).
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (duckdb.Error,)
+OUT_OF_MEMORY_ERRORS: tuple[type[BaseException], ...] = (duckdb.OutOfMemoryException,)
+MISSING_RELATION_ERRORS: tuple[type[BaseException], ...] = (duckdb.CatalogException,)
+
+
+class DuckDBSession(Session):
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+
+    def execute(self, sql: str, params: list | None = None):
+        return self.con.execute(sql, params) if params else self.con.execute(sql)
+
+    def fetch_arrow(self, sql: str, params: list | None = None) -> pa.Table:
+        if params:
+            return self.con.execute(sql, params).to_arrow_table()
+        return self.con.sql(sql).to_arrow_table()
+
+    def fetch_numpy(self, sql: str) -> dict[str, np.ndarray]:
+        return self.con.sql(sql).fetchnumpy()
+
+    def fetch_batches(self, sql: str, rows: int):
+        return iter(self.con.sql(sql).to_arrow_reader(rows))
+
+    @contextlib.contextmanager
+    def registered(self, name: str, data) -> Iterator[None]:
+        self.con.register(name, data)
+        try:
+            yield
+        finally:
+            self.con.unregister(name)
+
+    def note_rows_written(self, relation: str, key: str, keys_sql: str, params: list | None = None) -> None:
+        """Publish copies only these keys' rows of a history table into the next published file."""
+        self.execute(UNPUBLISHED_KEYS_DDL)
+        self.execute(
+            f"insert into meta.unpublished_keys select '{relation}', '{key}', key_value "
+            f"from ({keys_sql}) as keys(key_value)",
+            params,
+        )
+
+    def close(self) -> None:
+        self.con.close()
+
+
+class DuckDBWarehouse(Warehouse):
+    dialect = "duckdb"
+    single_writer = True
+    transactional_ddl = True
+
     def __init__(self, settings: Settings):
-        self.settings = settings
+        super().__init__(settings)
         self.published_path = duckdb_path_from_url(settings.warehouse_url)
         self.work_path = self.published_path.with_name(self.published_path.stem + ".work.duckdb")
         self.temp_dir = self.published_path.parent / ".duckdb_tmp"
 
+    @property
+    def location(self) -> str:
+        return str(self.published_path)
+
+    @property
+    def files_dir(self) -> Path:
+        return self.published_path.parent
+
     # -- writers -------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def work(
-        self, doing: str = "segflow", outcome: str = "published nothing"
-    ) -> Iterator[duckdb.DuckDBPyConnection]:
+    def work(self, doing: str = "segflow", outcome: str = "published nothing") -> Iterator[DuckDBSession]:
         """The read-write connection to the work file. One process at a time; others wait their turn.
 
         Running out of memory anywhere inside is reported as one line that says what was being done
@@ -91,7 +138,7 @@ class Warehouse:
             con.execute(f"set TimeZone = '{self.settings.timezone}'")
             for schema in SCHEMAS:
                 con.execute(f"create schema if not exists {schema}")
-            yield con
+            yield DuckDBSession(con)
         except duckdb.OutOfMemoryException as exc:
             raise SegflowError(self._out_of_memory(exc, doing, outcome)) from exc
         finally:
@@ -124,7 +171,7 @@ class Warehouse:
             "disabled_optimizers": "top_n_window_elimination",
         }
 
-    def publish(self, con: duckdb.DuckDBPyConnection, tables: list[str] | None = None) -> list[str]:
+    def publish(self, session: Session, tables: list[str] | None = None) -> list[str]:
         """Swap in a new published file.
 
         With `tables=None` (the build's publish step, after its checks passed) every table of the
@@ -138,6 +185,7 @@ class Warehouse:
         The other tables are rewritten whole, and so is a history table whose columns or row count
         would differ from the work file's.
         """
+        con = session.con
         work_tables = [
             row[0]
             for row in con.execute(
@@ -196,6 +244,7 @@ class Warehouse:
             os.fsync(handle.fileno())
         failpoint("publish:before_swap")
         os.replace(staging_path, self.published_path)
+        failpoint("publish:after_swap")
         # After the swap: a crash before this line publishes the same keys again next time.
         con.execute(
             "delete from meta.unpublished_keys where table_name in (select unnest(?))",
@@ -205,16 +254,20 @@ class Warehouse:
 
     # -- readers -------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-only connection to the published tables, as BI tools see them."""
+    def read(self) -> Iterator[DuckDBSession]:
+        """The published file, read-only, as schema `pub` of an in-memory connection and its default
+        schema: readers name tables bare (as BI tools do) or as pub.<table> (as pack expressions do).
+        The connection holds the version it attached, whatever is published meanwhile."""
         if not self.published_path.exists():
             raise SegflowError(
                 f"{self.published_path}: nothing published yet; run `segflow ingest` and `segflow build` first"
             )
-        con = duckdb.connect(str(self.published_path), read_only=True)
+        con = duckdb.connect()
         try:
             con.execute(f"set TimeZone = '{self.settings.timezone}'")
-            yield con
+            con.execute(f"attach '{self.published_path}' as pub (read_only)")
+            con.execute("use pub")
+            yield DuckDBSession(con)
         finally:
             con.close()
 
@@ -257,29 +310,3 @@ def _publish_new_keys(con: duckdb.DuckDBPyConnection, table: str, key: str) -> b
         con.execute("rollback")
         raise
     return True
-
-
-def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    row = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()
-    return bool(row and row[0])
-
-
-def fetch_arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pa.Table:
-    if params:
-        return con.execute(sql, params).to_arrow_table()
-    return con.sql(sql).to_arrow_table()
-
-
-def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
-    cursor = con.execute(sql, params or [])
-    names = [column[0] for column in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
-    """The single value of a query, with the result drained (DuckDB 2.0 keeps unfinished results open)."""
-    rows = con.execute(sql, params or []).fetchall()
-    return rows[0][0] if rows else None

@@ -1,0 +1,124 @@
+"""The engine interface: what the pipeline asks of a warehouse, whatever runs it.
+
+A `Warehouse` opens sessions (`work()` to write, `read()` for the published tables) and publishes;
+a `Session` runs SQL and moves Arrow data in and out. Each engine (one module beside this one)
+answers these with its driver; no module outside this package imports a driver. Engines state
+what they can do as class constants, so callers test a capability, not an engine's name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from transforms.settings import Settings
+
+
+class Session(ABC):
+    """One connection to the warehouse. `execute` follows DB-API: the result has fetchall()."""
+
+    @abstractmethod
+    def execute(self, sql: str, params: list | None = None) -> Any: ...
+
+    @abstractmethod
+    def fetch_arrow(self, sql: str, params: list | None = None) -> pa.Table: ...
+
+    @abstractmethod
+    def fetch_numpy(self, sql: str) -> dict[str, np.ndarray]:
+        """Columns as numpy arrays (identity stitching's graph)."""
+
+    @abstractmethod
+    def fetch_batches(self, sql: str, rows: int) -> Iterator[pa.RecordBatch]:
+        """The result in record batches of about `rows` rows, never all of it in memory at once."""
+
+    @abstractmethod
+    def registered(self, name: str, data: Any) -> contextlib.AbstractContextManager[None]:
+        """An Arrow table or a pandas frame readable as relation `name` inside the block."""
+
+    def load_temp_table(self, name: str, data: Any, select: str = "*") -> None:
+        """An Arrow table (or what `select` makes of it) as temp table `name`, replacing one of
+        that name: unlike a registered view it lives as long as the session and can spill."""
+        with self.registered(f"{name}__arrow", data):
+            self.execute(f"create or replace temp table {name} as select {select} from {name}__arrow")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction: committed when the block ends, rolled back when it raises."""
+        self.execute("begin transaction")
+        try:
+            yield
+        except BaseException:
+            self.execute("rollback")
+            raise
+        self.execute("commit")
+
+    def note_rows_written(self, relation: str, key: str, keys_sql: str, params: list | None = None) -> None:
+        """An incremental model replaced these keys' rows (`keys_sql` selects them): engines whose
+        publish copies only what changed keep the list. Called inside the model's transaction."""
+        return None  # publishing copies whole tables unless an engine says otherwise
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def fetch_dicts(self, sql: str, params: list | None = None) -> list[dict]:
+        cursor = self.execute(sql, params or [])
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def scalar(self, sql: str, params: list | None = None) -> Any:
+        """The single value of a query, with the result drained."""
+        rows = self.execute(sql, params or []).fetchall()
+        return rows[0][0] if rows else None
+
+    def relation_kind(self, schema: str, name: str) -> str | None:
+        """'BASE TABLE', 'VIEW' or None when there is no such relation in the work database."""
+        return self.scalar(
+            "select table_type from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, name],
+        )
+
+    def table_exists(self, schema: str, name: str) -> bool:
+        return self.relation_kind(schema, name) is not None
+
+
+class Warehouse(ABC):
+    """Where segflow writes (the work database) and what readers see (the published tables)."""
+
+    # Capabilities (SQLMesh-style class constants): what callers may rely on.
+    dialect: str = ""
+    single_writer: bool = False  # one writing process at a time (a DuckDB file)
+    transactional_ddl: bool = True
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @property
+    @abstractmethod
+    def location(self) -> str:
+        """What messages name as the warehouse (a file, a server and database)."""
+
+    @property
+    def files_dir(self) -> Path:
+        """The folder for what lives beside the warehouse (data docs, the GE project)."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def work(
+        self, doing: str = "segflow", outcome: str = "published nothing"
+    ) -> contextlib.AbstractContextManager[Session]:
+        """The writing session; errors it can name (out of memory, locks) become one line."""
+
+    @abstractmethod
+    def read(self) -> contextlib.AbstractContextManager[Session]:
+        """A read-only session on the published tables, by their bare names, as BI tools see them."""
+
+    @abstractmethod
+    def publish(self, session: Session, tables: list[str] | None = None) -> list[str]:
+        """Make the work session's finished tables what readers see, all at once. With a list, only
+        those tables change and every other one is carried over."""
