@@ -191,7 +191,7 @@ def main() -> None:
             "from transforms.engines import open_warehouse\n"
             "t = time.perf_counter()\n"
             "with open_warehouse(settings).work() as con:\n"
-            f"    ids, frame, parts = reference(con, date.fromisoformat({AS_OF!r}), settings.timezone,\n"
+            f"    ids, frame, parts = reference(con.con, date.fromisoformat({AS_OF!r}), settings.timezone,\n"
             "        int(settings.get('identity.max_links_per_identifier')), settings.get('identity.blocklist') or [])\n"
             "print(json.dumps({'seconds': round(time.perf_counter() - t, 2), 'parts_seconds': parts,\n"
             "    'identifiers': len(ids), 'customers_with_orders': len(frame)}))"

@@ -34,7 +34,7 @@ def test_features_match_pandas_reference(make_settings, tmp_path):
     published.close()
     with warehouse.work() as con:
         identifiers, reference_features, _ = reference(
-            con,
+            con.con,  # the reference reads raw tables with DuckDB's own API
             AS_OF,
             settings.timezone,
             int(settings.get("identity.max_links_per_identifier")),
