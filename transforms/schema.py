@@ -142,3 +142,16 @@ def raw_table_ddl(kind: str) -> str:
     if kind in PERSON_KINDS:
         columns += [f"{identifier_key_column(id_type)} bigint" for id_type in IDENTIFIER_TYPES]
     return f"create table if not exists raw.{kind} ({', '.join(columns)})"
+
+
+QUARANTINE_DDL = """
+create table if not exists pub.ingest_quarantine (
+    file varchar, line bigint, field varchar, value varchar, reason varchar,
+    batch varchar, kind varchar, loaded_at timestamptz
+)"""
+
+FILES_DDL = """
+create table if not exists meta.ingest_files (
+    sha256 varchar, kind varchar, file varchar, batch varchar, rows_read bigint,
+    rows_loaded bigint, rows_quarantined bigint, loaded_at timestamptz
+)"""

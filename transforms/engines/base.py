@@ -41,6 +41,20 @@ class Session(ABC):
     def registered(self, name: str, data: Any) -> contextlib.AbstractContextManager[None]:
         """An Arrow table or a pandas frame readable as relation `name` inside the block."""
 
+    @abstractmethod
+    def scan_files(self, name: str, paths: list[str], file_format: str) -> pa.Table | None:
+        """Read landing files of one format (csv, parquet, jsonl) into temp relation `name`: their
+        columns, `_scan_file` (the path read) and `_scan_row` (order in the scan). For CSV, the
+        rows that could not be split into columns come back as (line, csv_line, error_message)."""
+
+    @abstractmethod
+    def drop_scan(self, name: str) -> None:
+        """Free what scan_files made."""
+
+    @abstractmethod
+    def columns(self, relation: str) -> list[str]:
+        """A relation's column names, in order."""
+
     def load_temp_table(self, name: str, data: Any, select: str = "*") -> None:
         """An Arrow table (or what `select` makes of it) as temp table `name`, replacing one of
         that name: unlike a registered view it lives as long as the session and can spill."""

@@ -25,6 +25,7 @@ from transforms.engines.base import Session, Warehouse
 from transforms.errors import SegflowError
 from transforms.failpoints import failpoint
 from transforms.settings import Settings
+from transforms.sql import literal
 from transforms.table_docs import comment_statements
 
 SCHEMAS = ("raw", "stg", "int", "pub", "meta")
@@ -74,6 +75,35 @@ class DuckDBSession(Session):
             yield
         finally:
             self.con.unregister(name)
+
+    def scan_files(self, name: str, paths: list[str], file_format: str) -> pa.Table | None:
+        """One multi-file scan into temp relation `name`; CSV rows that would not split come back."""
+        listed = "[" + ", ".join(literal(path) for path in paths) + "]"
+        self.drop_scan(name)
+        if file_format == "csv":
+            self.execute("drop table if exists landing_rejects")
+            self.execute("drop table if exists landing_rejects_scan")
+            reader = (
+                f"read_csv({listed}, all_varchar = true, header = true, filename = '_scan_file',"
+                " store_rejects = true, rejects_table = 'landing_rejects', rejects_scan = 'landing_rejects_scan')"
+            )
+        elif file_format == "parquet":
+            reader = f"read_parquet({listed}, union_by_name = true, filename = '_scan_file')"
+        else:
+            reader = f"read_json({listed}, format = 'newline_delimited', union_by_name = true, filename = '_scan_file')"
+        self.execute(f"create temp table {name}_data as select * from {reader}")
+        self.execute(f"create temp view {name} as select *, rowid as _scan_row from {name}_data")
+        if file_format != "csv":
+            return None
+        rejects = self.fetch_arrow("select line, csv_line, error_message from landing_rejects order by line")
+        return rejects if rejects.num_rows else None
+
+    def drop_scan(self, name: str) -> None:
+        self.execute(f"drop view if exists {name}")
+        self.execute(f"drop table if exists {name}_data")
+
+    def columns(self, relation: str) -> list[str]:
+        return [row[0] for row in self.execute(f"describe {relation}").fetchall()]
 
     def note_rows_written(self, relation: str, key: str, keys_sql: str, params: list | None = None) -> None:
         """Publish copies only these keys' rows of a history table into the next published file."""

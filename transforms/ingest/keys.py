@@ -1,0 +1,147 @@
+"""Integer keys for order ids and identifiers (raw.order_keys, raw.identifier_keys), given once and never changed; the raw tables and their migrations."""
+
+from __future__ import annotations
+
+from transforms.engines import Session
+from transforms.schema import (
+    FILES_DDL,
+    IDENTIFIER_KEYS_DDL,
+    IDENTIFIER_TYPES,
+    KINDS,
+    ORDER_KEYED_KINDS,
+    ORDER_KEYS_DDL,
+    PERSON_KINDS,
+    QUARANTINE_DDL,
+    identifier_key_column,
+    raw_table_ddl,
+)
+from transforms.sql import literal
+
+
+def assign_keys(
+    con: Session,
+    keys_table: str,
+    natural_key: tuple[str, ...],
+    key: str,
+    landed_sql: str,
+    landed_keys: str,
+) -> None:
+    """Give the natural keys of `landed_sql` not seen before the next integer keys of `keys_table`,
+    in natural-key order (so loading the same files into a new warehouse numbers them alike), and
+    leave every landed natural key with its key in the temp table `landed_keys`. A key never changes
+    once given.
+
+    Rows look their keys up in `landed_keys`, not `keys_table`: a lookup table sized by the batch,
+    not by every key ever given (42M order ids by the eighth month of 100M orders a year)."""
+    columns = ", ".join(natural_key)
+    con.execute(
+        f"create or replace temp table landed_natural_keys as select distinct {columns} from ({landed_sql})"
+    )
+    con.execute(
+        f"insert into {keys_table} "
+        f"select {columns}, (select coalesce(max({key}), 0) from {keys_table}) + row_number() over (order by {columns}) "
+        f"from landed_natural_keys anti join {keys_table} using ({columns})"
+    )
+    con.execute(
+        f"create or replace temp table {landed_keys} as "
+        f"select {columns}, {key} from {keys_table} semi join landed_natural_keys using ({columns})"
+    )
+    con.execute("drop table landed_natural_keys")
+
+
+def key_orders(con: Session, order_ids_sql: str) -> None:
+    """Order keys for the order_ids of some rows, left in the temp table landed_order_keys."""
+    assign_keys(con, "raw.order_keys", ("order_id",), "order_key", order_ids_sql, "landed_order_keys")
+
+
+def identifier_values_sql(rows_sql: str) -> str:
+    """Every (id_type, id_value) of some rows of a person kind, one row per identifier present."""
+    return " union all ".join(
+        f"select {literal(id_type)} as id_type, {id_type} as id_value from ({rows_sql}) where {id_type} is not null"
+        for id_type in IDENTIFIER_TYPES
+    )
+
+
+def key_identifiers(con: Session, rows_sql: str) -> None:
+    """Identifier keys for the identifiers of some rows, left in the temp table landed_identifier_keys."""
+    assign_keys(
+        con,
+        "raw.identifier_keys",
+        ("id_type", "id_value"),
+        "id_key",
+        identifier_values_sql(rows_sql),
+        "landed_identifier_keys",
+    )
+
+
+def ensure_raw_tables(con: Session) -> None:
+    for kind in KINDS:
+        con.execute(raw_table_ddl(kind))
+    con.execute(ORDER_KEYS_DDL)
+    add_order_keys(con)
+    con.execute(IDENTIFIER_KEYS_DDL)
+    add_identifier_keys(con)
+    con.execute(QUARANTINE_DDL)
+    con.execute(FILES_DDL)
+
+
+def raw_tables_without(con: Session, kinds: tuple[str, ...], column: str) -> list[str]:
+    """The raw tables of these kinds that lack a column (a warehouse loaded by an older version)."""
+    return [
+        kind
+        for kind in kinds
+        if not con.scalar(
+            "select count(*) from information_schema.columns where table_catalog = current_database() "
+            f"and table_schema = 'raw' and table_name = '{kind}' and column_name = '{column}'",
+        )
+    ]
+
+
+def add_order_keys(con: Session) -> None:
+    """Number the orders of a warehouse loaded before raw tables had order keys, once."""
+    missing = raw_tables_without(con, ORDER_KEYED_KINDS, "_order_key")
+    if not missing:
+        return
+    con.execute("begin transaction")
+    try:
+        for kind in missing:
+            con.execute(f"alter table raw.{kind} add column _order_key bigint")
+        key_orders(con, " union all ".join(f"select order_id from raw.{kind}" for kind in ORDER_KEYED_KINDS))
+        for kind in missing:
+            con.execute(
+                f"update raw.{kind} set _order_key = order_keys.order_key from landed_order_keys as order_keys "
+                f"where raw.{kind}.order_id = order_keys.order_id"
+            )
+        con.execute("drop table landed_order_keys")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def add_identifier_keys(con: Session) -> None:
+    """Key the identifiers of a warehouse loaded before raw tables had identifier keys, once."""
+    missing = raw_tables_without(con, PERSON_KINDS, identifier_key_column(IDENTIFIER_TYPES[0]))
+    if not missing:
+        return
+    con.execute("begin transaction")
+    try:
+        for kind in missing:
+            for id_type in IDENTIFIER_TYPES:
+                con.execute(f"alter table raw.{kind} add column {identifier_key_column(id_type)} bigint")
+        key_identifiers(
+            con,
+            " union all ".join(f"select {', '.join(IDENTIFIER_TYPES)} from raw.{kind}" for kind in missing),
+        )
+        for kind in missing:
+            for id_type in IDENTIFIER_TYPES:
+                con.execute(
+                    f"update raw.{kind} set {identifier_key_column(id_type)} = keys.id_key "
+                    f"from landed_identifier_keys as keys where keys.id_type = {literal(id_type)} "
+                    f"and keys.id_value = raw.{kind}.{id_type}"
+                )
+        con.execute("drop table landed_identifier_keys")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
