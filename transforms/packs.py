@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from transforms import PROJECT_ROOT
 from transforms.delivery import Webhook, credentials, deliver, parse_destination
-from transforms.engines import open_warehouse
+from transforms.engines import Session, open_warehouse
 from transforms.errors import SegflowError
 from transforms.expressions import compile_expression
 from transforms.ingest import file_sha256
@@ -187,18 +187,31 @@ def _mask(kind: str, value: str | None) -> str | None:
     return value[:4] + "****"
 
 
+def _audience_counts(con: Session) -> dict:
+    """What preview shows and export records, from the temp table `audience` (_audience_sql)."""
+    matched, members, holdout, as_of = con.execute(
+        "select count(*), count(case when suppressed_reason is null and not in_holdout then 1 end), "
+        "count(case when suppressed_reason is null and in_holdout then 1 end), max(as_of_date) from audience"
+    ).fetchall()[0]
+    reasons = dict(
+        con.execute(
+            "select suppressed_reason, count(*) from audience where suppressed_reason is not null group by 1 order by 1"
+        ).fetchall()
+    )
+    return {
+        "as_of": as_of,
+        "matched": matched,
+        "members": members,
+        "holdout": holdout,
+        "suppressed": sum(reasons.values()),
+        "suppressed_by_reason": reasons,
+    }
+
+
 def preview(settings: Settings, pack: Pack, sample: int = 5) -> dict:
     with open_warehouse(settings).read() as con:
         con.execute(f"create temp table audience as {_audience_sql(pack)}")
-        totals = con.execute(
-            "select count(*), count(case when suppressed_reason is null and not in_holdout then 1 end), "
-            "count(case when suppressed_reason is null and in_holdout then 1 end), max(as_of_date) from audience"
-        ).fetchall()[0]
-        reasons = dict(
-            con.execute(
-                "select suppressed_reason, count(*) from audience where suppressed_reason is not null group by 1 order by 1"
-            ).fetchall()
-        )
+        counts = _audience_counts(con)
         rows = con.execute(
             f"select customer_key, {', '.join(pack.contact_fields)} from audience "
             f"where suppressed_reason is null and not in_holdout order by customer_key limit {int(sample)}"
@@ -207,11 +220,11 @@ def preview(settings: Settings, pack: Pack, sample: int = 5) -> dict:
         for other in load_packs(settings).values():
             if other.name == pack.name:
                 continue
-            overlaps[other.name] = con.execute(
+            overlaps[other.name] = con.scalar(
                 f"select count(*) from audience as a where a.customer_key in (select f.customer_key "
                 f"from pub.customer_features as f where {other.sql})"
-            ).fetchall()[0][0]
-    matched, exportable, holdout, as_of = totals
+            )
+    as_of = counts["as_of"]
     samples = [
         {
             "customer_key": row[0],
@@ -222,11 +235,11 @@ def preview(settings: Settings, pack: Pack, sample: int = 5) -> dict:
     return {
         "pack": pack.name,
         "as_of_date": str(as_of) if as_of else None,
-        "matched": matched,
-        "members": exportable,
-        "holdout": holdout,
-        "suppressed": sum(reasons.values()),
-        "suppressed_by_reason": reasons,
+        "matched": counts["matched"],
+        "members": counts["members"],
+        "holdout": counts["holdout"],
+        "suppressed": counts["suppressed"],
+        "suppressed_by_reason": counts["suppressed_by_reason"],
         "overlap_with_packs": overlaps,
         "sample": samples,
     }
@@ -266,111 +279,96 @@ def _write_atomically(table: pa.Table, path: Path, file_format: str) -> None:
     os.replace(temporary, path)
 
 
-def export(
-    settings: Settings,
-    pack: Pack,
-    out_dir: Path | None = None,
-    file_format: str = "csv",
-    hashed: bool = False,
-    delta: bool = False,
-    exported_at: datetime | None = None,
-) -> ExportResult:
-    if file_format not in FORMATS:
-        raise SegflowError(f"--format {file_format}: use one of {', '.join(FORMATS)}")
-    # A missing secret or token stops the export before any file is written or anything sent.
-    creds = credentials(pack.webhook, pack.name) if pack.webhook else None
-    hashed = hashed or pack.hashed
-    out_dir = Path(out_dir or PROJECT_ROOT / "exports")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SegflowError(
-            f"--out {out_dir}: the folder cannot be created ({exc.strerror or exc}); name a folder you can write to"
-        ) from exc
-    if not os.access(out_dir, os.W_OK):
-        raise SegflowError(f"--out {out_dir}: the folder is not writable; name a folder you can write to")
-    exported_at = exported_at or datetime.now(UTC)
-    warehouse = open_warehouse(settings)
-    with open_warehouse(settings).read() as con:
-        con.execute(f"create temp table audience as {_audience_sql(pack)}")
-        as_of = con.execute("select max(as_of_date) from pub.customer_features").fetchall()[0][0]
-        has_log = bool(
-            con.execute(
-                "select count(*) from information_schema.tables where table_catalog = 'pub' "
-                "and table_name = 'audience_pack_members'"
-            ).fetchall()[0][0]
-        )
-        previous = None
-        if has_log:
-            found = con.execute(
-                "select export_id from pub.audience_pack_exports where pack = ? order by exported_at desc limit 1",
-                [pack.name],
-            ).fetchall()
-            previous = found[0][0] if found else None
-            sequence = con.execute(
-                "select count(*) from pub.audience_pack_exports where pack = ? and as_of_date = ?",
-                [pack.name, as_of],
-            ).fetchall()[0][0]
-        else:
-            sequence = 0
-        export_id = f"{pack.name}-{as_of}-{sequence + 1}"
-        columns = ", ".join(
-            _hashed(kind, pack.hashed_phone_format) if hashed else kind for kind in pack.contact_fields
-        )
-        con.execute(
-            "create temp table exported as select customer_key, "
-            f"{columns} from audience where suppressed_reason is null and not in_holdout order by customer_key"
-        )
-        joined = left = None
-        if previous is not None:
-            con.execute(
-                "create temp table previous_members as select customer_key from pub.audience_pack_members "
-                "where export_id = ? and not in_holdout",
-                [previous],
-            )
-            joined = con.execute(
-                "select count(*) from exported where customer_key not in (select customer_key from previous_members)"
-            ).fetchall()[0][0]
-            left = con.execute(
-                "select count(*) from previous_members where customer_key not in (select customer_key from exported)"
-            ).fetchall()[0][0]
-        if delta and previous is not None:
-            body = con.fetch_arrow(
-                "select 'joined' as change, * from exported where customer_key not in "
-                "(select customer_key from previous_members) union all "
-                f"select 'left' as change, customer_key, {', '.join('null' for _ in pack.contact_fields)} "
-                "from previous_members where customer_key not in (select customer_key from exported) "
-                "order by change, customer_key"
-            )
-        else:
-            body = con.fetch_arrow("select * from exported")
-        members = con.execute("select count(*) from exported").fetchall()[0][0]
-        suppressed = con.execute(
-            "select count(*) from audience where suppressed_reason is not null"
-        ).fetchall()[0][0]
-        holdout = con.execute(
-            "select count(*) from audience where suppressed_reason is null and in_holdout"
-        ).fetchall()[0][0]
-        log_rows = con.fetch_arrow(
-            f"select '{pack.name}' as pack, '{export_id}' as export_id, customer_key, in_holdout from audience "
-            "where suppressed_reason is null"
-        )
+@dataclass
+class ExportPlan:
+    """Who an export holds, worked out from the published tables before anything is written."""
 
-    suffix = "delta." if delta and previous is not None else ""
-    path = out_dir / f"{export_id}.{suffix}{file_format}"
-    _write_atomically(body, path, file_format)
+    pack: Pack
+    as_of: date
+    export_id: str
+    counts: dict
+    previous: str | None  # the pack's last export, for the joined / left counts and deltas
+    joined: int | None
+    left: int | None
+    body: pa.Table  # the file's rows: members, or who joined and left for a delta
+    is_delta: bool
+    log_rows: pa.Table  # audience_pack_members rows: members and holdout
+
+
+def plan_export(con: Session, pack: Pack, hashed: bool, delta: bool) -> ExportPlan:
+    con.execute(f"create temp table audience as {_audience_sql(pack)}")
+    counts = _audience_counts(con)
+    as_of = con.scalar("select max(as_of_date) from pub.customer_features")
+    previous, sequence = None, 0
+    if con.table_exists("pub", "audience_pack_members"):
+        previous = con.scalar(
+            "select export_id from pub.audience_pack_exports where pack = ? order by exported_at desc limit 1",
+            [pack.name],
+        )
+        sequence = con.scalar(
+            "select count(*) from pub.audience_pack_exports where pack = ? and as_of_date = ?",
+            [pack.name, as_of],
+        )
+    columns = ", ".join(
+        _hashed(kind, pack.hashed_phone_format) if hashed else kind for kind in pack.contact_fields
+    )
+    con.execute(
+        "create temp table exported as select customer_key, "
+        f"{columns} from audience where suppressed_reason is null and not in_holdout order by customer_key"
+    )
+    joined = left = None
+    if previous is not None:
+        con.execute(
+            "create temp table previous_members as select customer_key from pub.audience_pack_members "
+            "where export_id = ? and not in_holdout",
+            [previous],
+        )
+        joined = con.scalar(
+            "select count(*) from exported where customer_key not in (select customer_key from previous_members)"
+        )
+        left = con.scalar(
+            "select count(*) from previous_members where customer_key not in (select customer_key from exported)"
+        )
+    is_delta = delta and previous is not None
+    if is_delta:
+        body = con.fetch_arrow(
+            "select 'joined' as change, * from exported where customer_key not in "
+            "(select customer_key from previous_members) union all "
+            f"select 'left' as change, customer_key, {', '.join('null' for _ in pack.contact_fields)} "
+            "from previous_members where customer_key not in (select customer_key from exported) "
+            "order by change, customer_key"
+        )
+    else:
+        body = con.fetch_arrow("select * from exported")
+    export_id = f"{pack.name}-{as_of}-{sequence + 1}"
+    log_rows = con.fetch_arrow(
+        f"select {literal(pack.name)} as pack, {literal(export_id)} as export_id, customer_key, in_holdout "
+        "from audience where suppressed_reason is null"
+    )
+    return ExportPlan(pack, as_of, export_id, counts, previous, joined, left, body, is_delta, log_rows)
+
+
+def _write_export(plan: ExportPlan, out_dir: Path, file_format: str, hashed: bool, exported_at: datetime):
+    """The members file and its manifest, each written whole or not at all; returns both and the checksum."""
+    path = out_dir / f"{plan.export_id}.{'delta.' if plan.is_delta else ''}{file_format}"
+    _write_atomically(plan.body, path, file_format)
     checksum = file_sha256(path)
     manifest = {
-        "pack": pack.name,
-        "export_id": export_id,
-        "definition": pack.definition(),
-        "definition_sha256": pack.definition_sha256(),
-        "as_of_date": str(as_of),
+        "pack": plan.pack.name,
+        "export_id": plan.export_id,
+        "definition": plan.pack.definition(),
+        "definition_sha256": plan.pack.definition_sha256(),
+        "as_of_date": str(plan.as_of),
         "exported_at": exported_at.isoformat(),
-        "members": members,
-        "suppressed": suppressed,
-        "holdout": holdout,
-        "delta": {"previous_export": previous, "joined": joined, "left": left, "file_is_delta": bool(suffix)},
+        "members": plan.counts["members"],
+        "suppressed": plan.counts["suppressed"],
+        "holdout": plan.counts["holdout"],
+        "delta": {
+            "previous_export": plan.previous,
+            "joined": plan.joined,
+            "left": plan.left,
+            "file_is_delta": plan.is_delta,
+        },
         "hashed": hashed,
         "format": file_format,
         "file": path.name,
@@ -380,9 +378,20 @@ def export(
     temporary = manifest_path.with_name(f".{manifest_path.name}.partial")
     temporary.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     os.replace(temporary, manifest_path)
+    return path, manifest_path, checksum
 
-    delivered = deliver(pack.webhook, creds, export_id, body) if pack.webhook and creds else None
 
+def _record_export(
+    settings: Settings,
+    plan: ExportPlan,
+    path: Path,
+    checksum: str,
+    file_format: str,
+    hashed: bool,
+    exported_at: datetime,
+) -> None:
+    """The export's row in audience_pack_exports and its members, published for readers."""
+    warehouse = open_warehouse(settings)
     with warehouse.work() as work:
         for ddl in LOG_DDL:
             work.execute(ddl)
@@ -390,38 +399,76 @@ def export(
             work.execute(
                 "insert into pub.audience_pack_exports values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    pack.name,
-                    export_id,
-                    as_of,
+                    plan.pack.name,
+                    plan.export_id,
+                    plan.as_of,
                     exported_at,
-                    members,
-                    suppressed,
-                    holdout,
+                    plan.counts["members"],
+                    plan.counts["suppressed"],
+                    plan.counts["holdout"],
                     str(path),
                     checksum,
                     file_format,
                     hashed,
-                    bool(suffix),
-                    joined,
-                    left,
-                    pack.definition_sha256(),
+                    plan.is_delta,
+                    plan.joined,
+                    plan.left,
+                    plan.pack.definition_sha256(),
                 ],
             )
-            with work.registered("pack_members", log_rows):
+            with work.registered("pack_members", plan.log_rows):
                 work.execute("insert into pub.audience_pack_members select * from pack_members")
         warehouse.publish(work, tables=list(LOG_TABLES))
+
+
+def _writable_folder(out_dir: Path | None) -> Path:
+    out_dir = Path(out_dir or PROJECT_ROOT / "exports")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SegflowError(
+            f"--out {out_dir}: the folder cannot be created ({exc.strerror or exc}); name a folder you can write to"
+        ) from exc
+    if not os.access(out_dir, os.W_OK):
+        raise SegflowError(f"--out {out_dir}: the folder is not writable; name a folder you can write to")
+    return out_dir
+
+
+def export(
+    settings: Settings,
+    pack: Pack,
+    out_dir: Path | None = None,
+    file_format: str = "csv",
+    hashed: bool = False,
+    delta: bool = False,
+    exported_at: datetime | None = None,
+) -> ExportResult:
+    """Plan (who, from the published tables), write (file and manifest), deliver (the webhook, if
+    any), record (audience_pack_exports, published)."""
+    if file_format not in FORMATS:
+        raise SegflowError(f"--format {file_format}: use one of {', '.join(FORMATS)}")
+    # A missing secret or token stops the export before any file is written or anything sent.
+    creds = credentials(pack.webhook, pack.name) if pack.webhook else None
+    hashed = hashed or pack.hashed
+    out_dir = _writable_folder(out_dir)
+    exported_at = exported_at or datetime.now(UTC)
+    with open_warehouse(settings).read() as con:
+        plan = plan_export(con, pack, hashed, delta)
+    path, manifest_path, checksum = _write_export(plan, out_dir, file_format, hashed, exported_at)
+    delivered = deliver(pack.webhook, creds, plan.export_id, plan.body) if pack.webhook and creds else None
+    _record_export(settings, plan, path, checksum, file_format, hashed, exported_at)
     return ExportResult(
         pack.name,
-        export_id,
-        str(as_of),
+        plan.export_id,
+        str(plan.as_of),
         str(path),
         str(manifest_path),
-        members,
-        suppressed,
-        holdout,
+        plan.counts["members"],
+        plan.counts["suppressed"],
+        plan.counts["holdout"],
         checksum,
-        joined,
-        left,
+        plan.joined,
+        plan.left,
         delivered,
     )
 

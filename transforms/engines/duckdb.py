@@ -51,8 +51,19 @@ MISSING_RELATION_ERRORS: tuple[type[BaseException], ...] = (duckdb.CatalogExcept
 
 
 class DuckDBSession(Session):
-    def __init__(self, con: duckdb.DuckDBPyConnection):
+    def __init__(self, con: duckdb.DuckDBPyConnection, published_catalog: str | None = None):
         self.con = con
+        # A reader's published tables are the attached file's main schema, addressed as pub.
+        self.published_catalog = published_catalog
+
+    def relation_kind(self, schema: str, name: str) -> str | None:
+        if self.published_catalog and schema == "pub":
+            return self.scalar(
+                "select table_type from information_schema.tables where table_catalog = ? "
+                "and table_schema = 'main' and table_name = ?",
+                [self.published_catalog, name],
+            )
+        return super().relation_kind(schema, name)
 
     def execute(self, sql: str, params: list | None = None):
         return self.con.execute(sql, params) if params else self.con.execute(sql)
@@ -297,7 +308,7 @@ class DuckDBWarehouse(Warehouse):
             con.execute(f"set TimeZone = '{self.settings.timezone}'")
             con.execute(f"attach '{self.published_path}' as pub (read_only)")
             con.execute("use pub")
-            yield DuckDBSession(con)
+            yield DuckDBSession(con, published_catalog="pub")
         finally:
             con.close()
 
