@@ -124,7 +124,7 @@ def main() -> None:
 
     url = f"duckdb:///{out / 'wh_parquet' / 'segflow.duckdb'}"
     code = SETUP.format(root=str(ROOT), url=url) + (
-        "from transforms.build import STEPS, BuildResult, run_step\n"
+        "from transforms.build import BuildResult, run_step\nfrom transforms.steps import STEPS\n"
         f"as_of = date.fromisoformat({AS_OF!r})\n"
         "result = BuildResult(as_of=as_of)\n"
         "for step in STEPS:\n"
@@ -141,7 +141,7 @@ def main() -> None:
         "from transforms.engines import open_warehouse\n"
         "con = duckdb.connect(str(open_warehouse(settings).published_path), read_only=True)\n"
         "customers = con.execute('select count(*) from customer_features').fetchall()[0][0]\n"
-        "print(json.dumps({'steps_seconds': {k: round(v, 2) for k, v in result.stages.items()}, 'customers': customers,"
+        "print(json.dumps({'steps_seconds': {k: round(v, 2) for k, v in result.step_seconds.items()}, 'customers': customers,"
         " 'model_seconds': {r.name: round(r.seconds, 2) for r in result.runs},"
         " 'customer_features_path_seconds': round(sum(r.seconds for r in result.runs if r.name in needed), 2),"
         " 'slowest_models': sorted([(r.name, round(r.seconds, 2)) for r in result.runs], key=lambda x: -x[1])[:8]}))"
@@ -164,7 +164,7 @@ def main() -> None:
         "result = BuildResult(as_of=as_of)\n"
         f"for step in {THREE_STEPS!r}:\n"
         "    run_step(settings, as_of, step, result=result)\n"
-        "print(json.dumps({'steps_seconds': {k: round(v, 2) for k, v in result.stages.items()},"
+        "print(json.dumps({'steps_seconds': {k: round(v, 2) for k, v in result.step_seconds.items()},"
         " 'model_seconds': {r.name: round(r.seconds, 2) for r in result.runs}}))"
     )
     runs = []

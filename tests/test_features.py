@@ -351,3 +351,20 @@ def test_the_documented_columns_are_the_built_columns(built):
         r[0] for r in published_rows(built, "select column_name from (describe customer_features)")
     ]
     assert list(feature_columns()) == built_columns
+
+
+def test_unpaid_reminders_before_any_build_name_no_customer(make_settings, tmp_path):
+    settings = make_settings()
+    unpaid = write_csv(
+        tmp_path / "unpaid.csv",
+        "order_id,created_at,status,amount,channel,phone",
+        "U1,2026-03-10T11:45:00+08:00,created,88,miniprogram,13900000001",
+    )
+    ingest(settings, [unpaid], "orders")
+    assert unpaid_reminders(settings, datetime(2026, 3, 10, 12, 0, tzinfo=ZoneInfo("Asia/Shanghai"))) == 1
+    assert published_rows(settings, "select order_id, customer_key, phone from action_unpaid_reminders") == [
+        ("U1", None, "13900000001")
+    ]
+    assert published_rows(
+        settings, "select count(*) from duckdb_tables() where table_name = 'customer_identifiers'"
+    ) == [(0,)]

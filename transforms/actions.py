@@ -98,11 +98,10 @@ order by marks.reminder_minutes, unpaid.order_id
         from transforms.ingest import ensure_raw_tables
 
         ensure_raw_tables(con)
-        con.execute(
-            "create table if not exists pub.customer_identifiers "
-            "(customer_key varchar, as_of_date date, id_type varchar, id_value varchar, first_seen_at timestamptz)"
-        )
+        if not con.table_exists("pub", "customer_identifiers"):  # before the first build: nobody known yet
+            sql = sql.replace(f"coalesce({customer_key}) as customer_key", "cast(null as varchar) as customer_key")
+            sql = sql.replace(lookups, "")
         con.execute(sql)
-        count = con.execute("select count(*) from pub.action_unpaid_reminders").fetchall()[0][0]
+        count = con.scalar("select count(*) from pub.action_unpaid_reminders")
         warehouse.publish(con, tables=["action_unpaid_reminders"])
     return count

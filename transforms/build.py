@@ -20,6 +20,7 @@ from transforms.ingest import ensure_raw_tables
 from transforms.models import Model, ModelRun, Project, discover_sql_models, materialize
 from transforms.schema import PERSON_KINDS
 from transforms.settings import Settings
+from transforms.steps import STEPS
 
 
 def python_models() -> list[Model]:
@@ -57,55 +58,11 @@ def _providers() -> list[Callable[[Settings, dict], list[Model]]]:
     return [segment_models, tag_models, action_models]
 
 
-STEPS = ("staging", "identity", "features", "segments", "tags", "insights", "checks", "publish")
-IDENTITY_MODELS = {
-    "int_identity_records",
-    "int_identity_nodes",
-    "int_identity_edges",
-    "int_identity_junk",
-    "int_identity",
-    "int_record_labels",
-    "int_record_customers",
-    "customer_identifiers",
-    "identity_junk_identifiers",
-}
-SEGMENT_MODELS = {"customer_segments", "segment_catalog", "segment_rule_report", "segment_summary"}
-TAG_MODELS = {"customer_tags", "customer_tags_wide", "tag_report"}
-FEATURE_MODELS = {
-    "int_customers",
-    "int_customer_orders",
-    "int_customer_items",
-    "int_customer_events",
-    "int_customer_order_features",
-    "int_customer_item_features",
-    "customer_features",
-    "customer_monthly_spend",
-    "customer_content_engagement",
-}
-
-
-def step_of(model: Model) -> str:
-    """Which pipeline step builds a model (the DAG runs one task per step)."""
-    if model.stage == "publish":
-        return "publish"
-    if model.layer == "staging":
-        return "staging"
-    for step, names in (
-        ("identity", IDENTITY_MODELS),
-        ("features", FEATURE_MODELS),
-        ("segments", SEGMENT_MODELS),
-        ("tags", TAG_MODELS),
-    ):
-        if model.name in names:
-            return step
-    return "insights"
-
-
 @dataclass
 class BuildResult:
     as_of: date
     runs: list[ModelRun] = field(default_factory=list)
-    stages: dict[str, float] = field(default_factory=dict)
+    step_seconds: dict[str, float] = field(default_factory=dict)
     checks: list[dict] = field(default_factory=list)
     published: list[str] = field(default_factory=list)
 
@@ -138,9 +95,7 @@ def run_step(
                     f"{first['suite']} {first['expectation']} observed {first['observed']} (see dq_results)"
                 )
         else:
-            stage = "publish" if step == "publish" else "build"
-            models = [m for m in project.order(stage) if step_of(m) == step]
-            for model in models:
+            for model in project.order(step):
                 run = materialize(con, model, project.variables)
                 result.runs.append(run)
                 failpoint(f"after:{model.name}")
@@ -151,7 +106,7 @@ def run_step(
 
                 con.execute(DQ_RESULTS_DDL)  # readers find the table even when checks were skipped
                 result.published = warehouse.publish(con)
-    result.stages[step] = time.perf_counter() - started
+    result.step_seconds[step] = time.perf_counter() - started
     return result
 
 

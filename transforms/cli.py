@@ -169,7 +169,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     payload = {
         "as_of": str(as_of),
-        "stages_seconds": result.stages,
+        "steps_seconds": result.step_seconds,
         "models": [r.__dict__ for r in result.runs],
         "checks_failed": [c for c in result.checks if not c["success"]],
         "published": result.published,
@@ -179,8 +179,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         emit(args, payload)
     else:
         warnings = [c for c in result.checks if not c["success"]]
-        steps = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in result.stages.items())
-        print(f"steps: {steps}; total {sum(result.stages.values()):.1f} s")
+        steps = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in result.step_seconds.items())
+        print(f"steps: {steps}; total {sum(result.step_seconds.values()):.1f} s")
         print(f"published {len(result.published)} tables; {len(warnings)} data-quality warning(s)")
         print(f"data docs: {data_docs_dir(settings) / 'index.html'}")
     return 0

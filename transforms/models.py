@@ -24,6 +24,7 @@ import jinja2
 from transforms import PROJECT_ROOT
 from transforms.engines import DatabaseError, OutOfMemoryError, Session
 from transforms.errors import SegflowError
+from transforms.steps import step_of
 
 SQL_DIR = PROJECT_ROOT / "sql"
 LAYER_SCHEMA = {"staging": "stg", "intermediate": "int", "marts": "pub"}
@@ -65,9 +66,9 @@ class Model:
         return self.config.get("materialized", LAYER_MATERIALIZED[self.layer])
 
     @property
-    def stage(self) -> str:
-        """'build' models run before the checks; 'publish' models (histories) only after they pass."""
-        return self.config.get("stage", "build")
+    def step(self) -> str:
+        """The build step that runs the model (transforms/steps.py)."""
+        return step_of(self.name, self.layer, self.config.get("step"))
 
 
 @dataclass
@@ -164,14 +165,14 @@ class Project:
             pass  # the full render below reports template errors with the model's name
         return config
 
-    def order(self, stage: str | None = None) -> list[Model]:
+    def order(self, step: str | None = None) -> list[Model]:
         graph = {name: model.deps for name, model in self.models.items()}
         try:
             ordered = list(TopologicalSorter(graph).static_order())
         except CycleError as exc:
             raise SegflowError(f"models depend on each other in a cycle: {' -> '.join(exc.args[1])}") from exc
         models = [self.models[n] for n in ordered]
-        return [m for m in models if stage is None or m.stage == stage]
+        return [m for m in models if step is None or m.step == step]
 
 
 def _no_output(**_: Any) -> str:

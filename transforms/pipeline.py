@@ -29,7 +29,7 @@ def run_step_for_run(settings: Settings, as_of: date, step: str) -> dict:
         "as_of": as_of.isoformat(),
         "step": step,
         "models": {run.name: run.rows for run in result.runs},
-        "seconds": round(sum(result.stages.values()), 2),
+        "seconds": round(sum(result.step_seconds.values()), 2),
     }
     removed = {run.relation: run.removed_snapshots for run in result.runs if run.removed_snapshots}
     if removed:  # history.keep_daily_days: the snapshot dates this run deleted, in the task log

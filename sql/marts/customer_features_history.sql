@@ -1,3 +1,3 @@
 -- customer_features per run date: rewritten for the run's as_of_date only after the checks pass.
-{{ config(materialized='incremental', unique_key='as_of_date', stage='publish', snapshot=true) }}
+{{ config(materialized='incremental', unique_key='as_of_date', step='publish', snapshot=true) }}
 select * from {{ ref('customer_features') }}

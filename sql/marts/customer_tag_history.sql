@@ -1,5 +1,5 @@
 -- When each customer gained and lost each tag: this run compared with the previous run date.
-{{ config(materialized='incremental', unique_key='as_of_date', stage='publish') }}
+{{ config(materialized='incremental', unique_key='as_of_date', step='publish') }}
 with previous_run as (
     select max(as_of_date) as as_of_date
     from {{ ref('customer_tags_history') }}

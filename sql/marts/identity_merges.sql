@@ -1,5 +1,5 @@
 -- Customers of the previous run whose identifiers now belong to another (older) customer.
-{{ config(materialized='incremental', unique_key='as_of_date', stage='publish') }}
+{{ config(materialized='incremental', unique_key='as_of_date', step='publish') }}
 with previous_run as (
     select max(as_of_date) as as_of_date
     from {{ ref('customer_identifiers_history') }}

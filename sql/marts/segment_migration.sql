@@ -1,5 +1,5 @@
 -- Customers moving from segment X (previous run date) to segment Y (this run), per model.
-{{ config(materialized='incremental', unique_key='as_of_date', stage='publish') }}
+{{ config(materialized='incremental', unique_key='as_of_date', step='publish') }}
 with previous_run as (
     select max(as_of_date) as as_of_date
     from {{ ref('customer_segments_history') }}

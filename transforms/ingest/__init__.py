@@ -110,8 +110,7 @@ def ingest(
                     Path(workdir),
                     f"landing_{number}",
                 )
-            con.execute("begin transaction")
-            try:
+            with con.transaction():
                 for files_of_scan in staged:
                     insert_staged(con, files_of_scan, kind, batches, loaded_at)
                     for result in files_of_scan.results:
@@ -130,10 +129,6 @@ def ingest(
                         )
                         results.append(result)
                 failpoint("ingest:before_commit")
-                con.execute("commit")
-            except BaseException:
-                con.execute("rollback")
-                raise
         finally:
             con.execute(f"set TimeZone = {literal(settings.timezone)}")
             for files_of_scan in staged:

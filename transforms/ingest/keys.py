@@ -102,8 +102,7 @@ def add_order_keys(con: Session) -> None:
     missing = raw_tables_without(con, ORDER_KEYED_KINDS, "_order_key")
     if not missing:
         return
-    con.execute("begin transaction")
-    try:
+    with con.transaction():
         for kind in missing:
             con.execute(f"alter table raw.{kind} add column _order_key bigint")
         key_orders(con, " union all ".join(f"select order_id from raw.{kind}" for kind in ORDER_KEYED_KINDS))
@@ -113,10 +112,6 @@ def add_order_keys(con: Session) -> None:
                 f"where raw.{kind}.order_id = order_keys.order_id"
             )
         con.execute("drop table landed_order_keys")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
 
 
 def add_identifier_keys(con: Session) -> None:
@@ -124,8 +119,7 @@ def add_identifier_keys(con: Session) -> None:
     missing = raw_tables_without(con, PERSON_KINDS, identifier_key_column(IDENTIFIER_TYPES[0]))
     if not missing:
         return
-    con.execute("begin transaction")
-    try:
+    with con.transaction():
         for kind in missing:
             for id_type in IDENTIFIER_TYPES:
                 con.execute(f"alter table raw.{kind} add column {identifier_key_column(id_type)} bigint")
@@ -141,7 +135,3 @@ def add_identifier_keys(con: Session) -> None:
                     f"and keys.id_value = raw.{kind}.{id_type}"
                 )
         con.execute("drop table landed_identifier_keys")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
