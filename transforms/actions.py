@@ -99,7 +99,9 @@ order by marks.reminder_minutes, unpaid.order_id
 
         ensure_raw_tables(con)
         if not con.table_exists("pub", "customer_identifiers"):  # before the first build: nobody known yet
-            sql = sql.replace(f"coalesce({customer_key}) as customer_key", "cast(null as varchar) as customer_key")
+            sql = sql.replace(
+                f"coalesce({customer_key}) as customer_key", "cast(null as varchar) as customer_key"
+            )
             sql = sql.replace(lookups, "")
         con.execute(sql)
         count = con.scalar("select count(*) from pub.action_unpaid_reminders")
