@@ -129,7 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("folder", help="the brand's config folder (created if missing)")
     init.set_defaults(func=cmd_init_config)
 
-    for register in (_register_build, _register_quality, _register_demo, _register_packs, _register_report):
+    for register in (
+        _register_build,
+        _register_check_and_tags_report,
+        _register_demo_and_airflow,
+        _register_pack_and_actions,
+        _register_report,
+    ):
         register(commands, common)
     return parser
 
@@ -227,45 +233,20 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_tags_report(args: argparse.Namespace) -> int:
-    from transforms.engines import open_warehouse
-    from transforms.tags import load_settings_catalog
+    from transforms.tags import catalog_report
 
-    settings = _settings(args)
-    catalog = load_settings_catalog(settings)
-    groups = len(catalog.groups)
-    declared = sum(len(g.declared_tags) for g in catalog.groups)
-    with open_warehouse(settings).read() as con:
-        rows = con.fetch_dicts(
-            "select tag_category, tag_group, tag, source, members, round(coverage, 4) as coverage, "
-            "overlapping_customers, customers_without_tag_in_group, last_touched_date, warning "
-            "from tag_report order by tag_category, tag_group, members desc",
-        )
-    tags = len(rows)
-    warnings = []
-    max_groups, max_tags = int(catalog.limits.get("max_groups", 30)), int(catalog.limits.get("max_tags", 300))
-    if groups > max_groups:
-        warnings.append(
-            f"catalog has {groups} groups, more than the limit {max_groups}: merge or retire groups"
-        )
-    if tags > max_tags:
-        warnings.append(f"catalog has {tags} tags, more than the limit {max_tags}: retire one-off tags")
-    warnings += [f"{r['tag_group']} / {r['tag']}: {r['warning']}" for r in rows if r["warning"]]
-    payload = {
-        "groups": groups,
-        "declared_tags": declared,
-        "tags": tags,
-        "warnings": warnings,
-        "tags_detail": rows,
-    }
-    emit(args, payload, rows)
+    report = catalog_report(_settings(args))
+    emit(args, report, report["tags_detail"])
     if not args.json:
-        print(f"\n{groups} groups, {tags} tags (limits {max_groups} / {max_tags})")
-        for warning in warnings:
+        print(
+            f"\n{report['groups']} groups, {report['tags']} tags (limits {report['max_groups']} / {report['max_tags']})"
+        )
+        for warning in report["warnings"]:
             print(f"warning: {warning}")
     return 0
 
 
-def _register_quality(commands, common):
+def _register_check_and_tags_report(commands, common):
     check = commands.add_parser("check", parents=[common], help="run the data-quality suites on demand")
     check.add_argument("--as-of", help="the run date the checks refer to (default today)")
     check.set_defaults(func=cmd_check)
@@ -301,7 +282,7 @@ def cmd_airflow(args: argparse.Namespace) -> int:
     return serve(home, env, args.port)
 
 
-def _register_demo(commands, common):
+def _register_demo_and_airflow(commands, common):
     demo = commands.add_parser(
         "demo", parents=[common], help="generate sample data and run everything through Airflow"
     )
@@ -383,7 +364,7 @@ def cmd_unpaid_reminders(args: argparse.Namespace) -> int:
     return 0
 
 
-def _register_packs(commands, common):
+def _register_pack_and_actions(commands, common):
     pack = commands.add_parser("pack", parents=[common], help="audience packs (人群包)")
     pack_commands = pack.add_subparsers(dest="pack_command", required=True)
     for name, func, text in (

@@ -343,3 +343,35 @@ left join group_members on tags.tag_group = group_members.tag_group
 left join rule_overlaps as rule_overlap on tags.tag_group = rule_overlap.tag_group and tags.tag = rule_overlap.rule
 left join manual_touch on tags.source = 'manual' and tags.tag_group = manual_touch.tag_group and tags.tag = manual_touch.tag
 """
+
+
+def catalog_report(settings: Settings) -> dict:
+    """`segflow tags report`: catalog size against its limits, each tag's coverage and warnings."""
+    from transforms.engines import open_warehouse
+
+    catalog = load_settings_catalog(settings)
+    with open_warehouse(settings).read() as con:
+        rows = con.fetch_dicts(
+            "select tag_category, tag_group, tag, source, members, round(coverage, 4) as coverage, "
+            "overlapping_customers, customers_without_tag_in_group, last_touched_date, warning "
+            "from tag_report order by tag_category, tag_group, members desc"
+        )
+    groups, tags = len(catalog.groups), len(rows)
+    max_groups, max_tags = int(catalog.limits.get("max_groups", 30)), int(catalog.limits.get("max_tags", 300))
+    warnings = []
+    if groups > max_groups:
+        warnings.append(
+            f"catalog has {groups} groups, more than the limit {max_groups}: merge or retire groups"
+        )
+    if tags > max_tags:
+        warnings.append(f"catalog has {tags} tags, more than the limit {max_tags}: retire one-off tags")
+    warnings += [f"{r['tag_group']} / {r['tag']}: {r['warning']}" for r in rows if r["warning"]]
+    return {
+        "groups": groups,
+        "declared_tags": sum(len(g.declared_tags) for g in catalog.groups),
+        "tags": tags,
+        "max_groups": max_groups,
+        "max_tags": max_tags,
+        "warnings": warnings,
+        "tags_detail": rows,
+    }
