@@ -61,3 +61,40 @@ def work_rows(settings: Settings, sql: str, params: list | None = None) -> list[
 
     with open_warehouse(settings).work() as con:
         return con.execute(sql, params or []).fetchall()
+
+
+def load_feature_fixture(settings: Settings) -> None:
+    """The hand-checked customers of tests/fixtures/features (see its README)."""
+    from transforms.ingest import ingest
+
+    for kind in ("products", "contacts", "orders", "order_items", "events"):
+        ingest(settings, [FIXTURES / "features" / f"{kind}.csv"], kind)
+
+
+@pytest.fixture
+def features_built(make_settings) -> Settings:
+    """The features fixture built as of 2026-03-10, its shop phone junk (more than 3 links)."""
+    from datetime import date
+
+    from transforms.build import build
+
+    settings = make_settings({"identity": {"max_links_per_identifier": 3}})
+    load_feature_fixture(settings)
+    build(settings, date(2026, 3, 10), run_checks=False)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def segments_built(tmp_path_factory) -> Settings:
+    """The segment fixture's customers (tests/fixtures/segments) built as of 2026-03-10."""
+    from datetime import date
+
+    from transforms.build import build
+    from transforms.ingest import ingest
+
+    folder = tmp_path_factory.mktemp("segments")
+    settings = Settings.load(write_config(folder / "config"), f"duckdb:///{folder / 'wh' / 'segflow.duckdb'}")
+    for kind in ("contacts", "orders", "events"):
+        ingest(settings, [FIXTURES / "segments" / f"{kind}.csv"], kind)
+    build(settings, date(2026, 3, 10), run_checks=False)
+    return settings

@@ -12,7 +12,6 @@ from datetime import date
 import pytest
 
 from tests.conftest import FIXTURES, published_rows
-from tests.test_segments import built  # noqa: F401 - module fixture reused
 from transforms.cli import build_parser
 from transforms.packs import export, resolve_pack
 
@@ -42,31 +41,37 @@ CONTRACT_COLUMNS = {
 }
 
 
-def test_published_tables_carry_the_contract_columns(built, tmp_path):  # noqa: F811
-    export(built, resolve_pack(built, "buyers", "order_count >= 1"), tmp_path)
+def test_published_tables_carry_the_contract_columns(segments_built, tmp_path):
+    export(segments_built, resolve_pack(segments_built, "buyers", "order_count >= 1"), tmp_path)
     for table, names in CONTRACT_COLUMNS.items():
-        columns = {row[0] for row in published_rows(built, f"select column_name from (describe {table})")}
+        columns = {
+            row[0] for row in published_rows(segments_built, f"select column_name from (describe {table})")
+        }
         missing = set(names.split()) - columns
         assert not missing, f"{table} lacks {missing}"
-    segments = {m for (m,) in published_rows(built, "select distinct model from customer_segments")}
+    segments = {m for (m,) in published_rows(segments_built, "select distinct model from customer_segments")}
     assert {"value_frequency", "rfm", "rfm8", "lifecycle", "funnel", "abc"} <= segments
 
 
-def run(built, *args):  # noqa: F811
-    env = {**os.environ, "SEGFLOW_WAREHOUSE": built.warehouse_url, "SEGFLOW_CONFIG": str(built.config_dir)}
+def run(segments_built, *args):
+    env = {
+        **os.environ,
+        "SEGFLOW_WAREHOUSE": segments_built.warehouse_url,
+        "SEGFLOW_CONFIG": str(segments_built.config_dir),
+    }
     return subprocess.run(
         [sys.executable, "-m", "transforms.cli", *args], env=env, capture_output=True, text=True
     )
 
 
-def test_reporting_commands_print_one_json_object(built):  # noqa: F811
+def test_reporting_commands_print_one_json_object(segments_built):
     for args in (
         ["check", "--as-of", "2026-03-10"],
         ["tags", "report"],
         ["pack", "preview", "churned_winback"],
         ["ingest", str(FIXTURES / "segments" / "orders.csv"), "--kind", "orders"],
     ):
-        completed = run(built, *args, "--json")
+        completed = run(segments_built, *args, "--json")
         assert completed.returncode == 0, completed.stderr
         assert isinstance(json.loads(completed.stdout), dict), args
 
@@ -98,8 +103,8 @@ def test_reporting_commands_print_one_json_object(built):  # noqa: F811
         (["ingest", "/no/such/file.csv", "--kind", "orders"], "/no/such/file.csv: file not found"),
     ],
 )
-def test_failures_exit_non_zero_with_one_line_reason(built, args, says):  # noqa: F811
-    completed = run(built, *args)
+def test_failures_exit_non_zero_with_one_line_reason(segments_built, args, says):
+    completed = run(segments_built, *args)
     assert completed.returncode == 1
     assert completed.stderr.count("\n") == 1 and says in completed.stderr
 
@@ -142,22 +147,22 @@ def test_commands_without_global_options_fall_back_to_the_environment():
     assert (args.warehouse, args.config, args.json) == (None, None, False)
 
 
-def test_a_config_folder_missing_a_file_is_an_error_and_init_config_writes_one(built, tmp_path):  # noqa: F811
+def test_a_config_folder_missing_a_file_is_an_error_and_init_config_writes_one(segments_built, tmp_path):
     folder = tmp_path / "brand"
     folder.mkdir()
     (folder / "settings.yml").write_text("business_timezone: Asia/Shanghai\n", encoding="utf-8")
     (folder / "tags.yaml").write_text("categories: []\n", encoding="utf-8")
-    shutil.copy(built.config_dir / "segments.yml", folder / "segments.yml")
-    completed = run(built, "build", "--as-of", "2026-03-10", "--config", str(folder))
+    shutil.copy(segments_built.config_dir / "segments.yml", folder / "segments.yml")
+    completed = run(segments_built, "build", "--as-of", "2026-03-10", "--config", str(folder))
     assert completed.returncode == 1 and completed.stderr.count("\n") == 1
     assert f"{folder / 'tags.yml'}: file not found" in completed.stderr
     assert "found tags.yaml: rename it tags.yml" in completed.stderr
     (folder / "tags.yaml").unlink()
-    completed = run(built, "pack", "preview", "churned_winback", "--config", str(folder))
+    completed = run(segments_built, "pack", "preview", "churned_winback", "--config", str(folder))
     assert completed.returncode == 1 and f"{folder / 'packs.yml'}: file not found" in completed.stderr
 
     fresh = tmp_path / "fresh"
-    completed = run(built, "init-config", str(fresh), "--json")
+    completed = run(segments_built, "init-config", str(fresh), "--json")
     assert completed.returncode == 0, completed.stderr
     assert sorted(p.name for p in fresh.iterdir()) == [
         "packs.yml",
@@ -166,22 +171,22 @@ def test_a_config_folder_missing_a_file_is_an_error_and_init_config_writes_one(b
         "tags.yml",
     ]
     assert len(json.loads(completed.stdout)["written"]) == 4
-    completed = run(built, "pack", "preview", "churned_winback", "--config", str(fresh), "--json")
+    completed = run(segments_built, "pack", "preview", "churned_winback", "--config", str(fresh), "--json")
     assert completed.returncode == 0, completed.stderr
 
 
-def test_build_refuses_an_empty_warehouse_and_a_day_before_every_record(built, tmp_path):  # noqa: F811
+def test_build_refuses_an_empty_warehouse_and_a_day_before_every_record(segments_built, tmp_path):
     empty = f"duckdb:///{tmp_path / 'empty' / 'segflow.duckdb'}"
-    completed = run(built, "build", "--as-of", "2026-03-10", "--warehouse", empty)
+    completed = run(segments_built, "build", "--as-of", "2026-03-10", "--warehouse", empty)
     assert completed.returncode == 1 and "nothing ingested yet" in completed.stderr
     assert not (tmp_path / "empty" / "segflow.duckdb").exists()
 
-    before = published_rows(built, "select * from customer_features order by customer_key")
-    completed = run(built, "build", "--as-of", "2020-01-01")
+    before = published_rows(segments_built, "select * from customer_features order by customer_key")
+    completed = run(segments_built, "build", "--as-of", "2020-01-01")
     assert completed.returncode == 1 and completed.stderr.count("\n") == 1
     assert "as of 2020-01-01 no customer is known yet" in completed.stderr
-    assert published_rows(built, "select * from customer_features order by customer_key") == before
-    run(built, "build", "--as-of", "2026-03-10")  # the module's fixture as it was
+    assert published_rows(segments_built, "select * from customer_features order by customer_key") == before
+    run(segments_built, "build", "--as-of", "2026-03-10")  # the module's fixture as it was
 
 
 def test_the_first_checks_say_there_is_no_earlier_run(tmp_path):
@@ -203,22 +208,23 @@ def test_the_first_checks_say_there_is_no_earlier_run(tmp_path):
     assert "no earlier run to compare with" in text and "Catalog Error" not in text
 
 
-def test_every_published_table_and_column_says_what_it_means(built, tmp_path):  # noqa: F811
+def test_every_published_table_and_column_says_what_it_means(segments_built, tmp_path):
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
     from transforms.actions import unpaid_reminders
 
-    export(built, resolve_pack(built, "buyers", "order_count >= 1"), tmp_path)
-    unpaid_reminders(built, datetime(2026, 3, 10, 12, tzinfo=ZoneInfo("Asia/Shanghai")))
-    tables = published_rows(built, "select table_name, comment from duckdb_tables() order by 1")
+    export(segments_built, resolve_pack(segments_built, "buyers", "order_count >= 1"), tmp_path)
+    unpaid_reminders(segments_built, datetime(2026, 3, 10, 12, tzinfo=ZoneInfo("Asia/Shanghai")))
+    tables = published_rows(segments_built, "select table_name, comment from duckdb_tables() order by 1")
     assert len(tables) >= 35 and [t for t, comment in tables if not comment] == []
     undocumented = published_rows(
-        built, "select table_name, column_name from information_schema.columns where column_comment is null"
+        segments_built,
+        "select table_name, column_name from information_schema.columns where column_comment is null",
     )
     assert undocumented == []
     assert published_rows(
-        built,
+        segments_built,
         "select column_comment from information_schema.columns "
         "where table_name = 'customer_features_history' and column_name = 'recency_days'",
     ) == [("D minus last_order_date (an order yesterday gives 1)",)]

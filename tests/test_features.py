@@ -8,17 +8,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import FIXTURES, published_rows, write_csv
+from tests.conftest import load_feature_fixture, published_rows, write_csv
 from transforms.actions import unpaid_reminders
 from transforms.build import build
 from transforms.ingest import ingest
 
 AS_OF = date(2026, 3, 10)
-
-
-def load_feature_fixture(settings):
-    for kind in ("products", "contacts", "orders", "order_items", "events"):
-        ingest(settings, [FIXTURES / "features" / f"{kind}.csv"], kind)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import pyarrow.csv as pacsv
 import pytest
 
 from tests.conftest import published_rows
-from tests.test_features import load_feature_fixture
 from transforms.build import build
 from transforms.errors import SegflowError
 from transforms.generate import generate
@@ -19,11 +18,8 @@ from transforms.packs import export, lift, preview, resolve_pack
 
 
 @pytest.fixture
-def small(make_settings):
-    settings = make_settings({"identity": {"max_links_per_identifier": 3}})
-    load_feature_fixture(settings)
-    build(settings, date(2026, 3, 10), run_checks=False)
-    return settings
+def small(features_built):
+    return features_built
 
 
 def keys_by_identifier(settings) -> dict[str, str]:

@@ -9,7 +9,6 @@ from datetime import date
 
 import pytest
 
-from tests.test_segments import built as segments_built  # noqa: F401 - module fixture reused
 from transforms.build import build
 from transforms.report import write_report
 
@@ -27,7 +26,7 @@ FLAGS = [
 
 
 @pytest.fixture(scope="module")
-def report(segments_built, tmp_path_factory):  # noqa: F811
+def report(segments_built, tmp_path_factory):
     build(segments_built, date(2026, 3, 17), run_checks=False)  # a second run: migration has data
     return write_report(segments_built, tmp_path_factory.mktemp("report") / "report.html")
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from tests.conftest import FIXTURES, published_rows, write_csv
+from tests.conftest import published_rows, write_csv
 from transforms.build import build
 from transforms.ingest import ingest
 
@@ -14,16 +14,8 @@ AS_OF = date(2026, 3, 10)
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    from tests.conftest import write_config
-    from transforms.settings import Settings
-
-    folder = tmp_path_factory.mktemp("segments")
-    settings = Settings.load(write_config(folder / "config"), f"duckdb:///{folder / 'wh' / 'segflow.duckdb'}")
-    for kind in ("contacts", "orders", "events"):
-        ingest(settings, [FIXTURES / "segments" / f"{kind}.csv"], kind)
-    build(settings, AS_OF, run_checks=False)
-    return settings
+def built(segments_built):
+    return segments_built
 
 
 def segments(settings, model: str) -> dict[str, str]:

@@ -7,8 +7,7 @@ from datetime import date
 
 import pytest
 
-from tests.conftest import FIXTURES, published_rows
-from tests.test_features import load_feature_fixture
+from tests.conftest import FIXTURES, load_feature_fixture, published_rows
 from transforms.build import build
 from transforms.errors import SegflowError
 from transforms.expressions import compile_expression

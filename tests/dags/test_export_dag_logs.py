@@ -9,9 +9,8 @@ from http.server import ThreadingHTTPServer
 import pytest
 import yaml
 
-from tests.conftest import write_config
-from tests.test_delivery import SECRET, Receiver, readme_verifier
-from tests.test_features import load_feature_fixture
+from tests.conftest import load_feature_fixture, write_config
+from tests.webhook_receiver import SECRET, Receiver, readme_verifier
 from transforms.airflow_runner import airflow_env, dags_test, prepare
 from transforms.build import build
 from transforms.settings import Settings
