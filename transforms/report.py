@@ -279,11 +279,77 @@ def _overview(headline: dict, previous: dict | None, previous_date, t: dict) -> 
     return f"<table><tr><th></th><th></th><th>{esc(compared)}</th></tr>{''.join(rows)}</table>"
 
 
-def build_report(settings: Settings) -> str:
-    language = str(settings.get("report.language"))
-    t = TEXT.get(language, TEXT["en"])
-    channel_labels = (settings.values.get("report") or {}).get("channel_labels") or {}
-    channel_labels = channel_labels if language == "zh" else {}
+def _channel_section(channels: list[dict], channel_labels: dict, t: dict) -> list[str]:
+    channels = [
+        {**row, "channel_label": channel_labels.get(row["source_channel"], row["source_channel"])}
+        for row in channels
+    ]
+    sections = [f"<h2>{esc(t['channels'])}</h2>"]
+    sections.append(
+        _bars(channels, "channel_label", [("order_share", t["order_share"], BLUE)], counts="contacts")
+    )
+    sections.append(
+        _table(
+            channels,
+            [
+                ("channel_label", t["channel"], ""),
+                ("contacts", t["contacts"], ",d"),
+                ("order_share", t["order_share"], ".1%"),
+                ("median_days_to_first_order", t["median_days"], ".1f"),
+            ],
+        )
+    )
+    return sections
+
+
+def _migration_section(
+    migration: list[dict], labels: dict, orders: dict, model_labels: dict, as_of, t: dict
+) -> list[str]:
+    """Who moved between the value x frequency quadrants since the previous run, named and ordered."""
+    if not migration:
+        return [f"<h2>{esc(t['migration_none'])}</h2><p>{esc(t['no_previous'])}</p>"]
+    migration_labels = {
+        segment: label for (model, segment), label in labels.items() if model == MIGRATION_MODEL
+    }
+    migration_labels["(new customer)"] = t["new_customer"]
+    order = {segment: rank for (model, segment), rank in orders.items() if model == MIGRATION_MODEL}
+    order["(new customer)"] = -1
+    title = t["migration"].format(
+        model=model_labels.get(MIGRATION_MODEL, MIGRATION_MODEL),
+        previous=migration[0]["previous_as_of_date"],
+        current=as_of,
+    )
+    return [
+        f"<h2>{esc(title)}</h2>",
+        _heat_table(
+            migration,
+            "from_segment",
+            "to_segment",
+            "customers",
+            ",.0f",
+            t["from"],
+            t["to"],
+            labels=migration_labels,
+            order=order,
+        ),
+    ]
+
+
+def _page(language: str, t: dict, sections: list[str]) -> str:
+    style = (
+        "body{font-family:'Noto Sans CJK SC','PingFang SC','Microsoft YaHei',sans-serif;margin:24px;color:#222;max-width:980px}"
+        "h1{font-size:22px}h2{font-size:16px;margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:4px}"
+        "h3{font-size:14px}table{border-collapse:collapse;font-size:12px;margin:6px 0}"
+        "td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}th{background:#f4f5f7}svg{display:block;margin:6px 0}"
+    )
+    return (
+        f'<!DOCTYPE html><html lang="{esc(language)}"><head><meta charset="utf-8"><title>{esc(t["title"])}</title>'
+        f"<style>{style}</style></head><body>{''.join(sections)}</body></html>"
+    )
+
+
+def _report_data(settings: Settings, unknown: str) -> tuple:
+    """Everything the report shows, read from the published tables in one session."""
     with open_warehouse(settings).read() as con:
         as_of = con.execute("select max(as_of_date) from customer_features").fetchall()[0][0]
         headline = con.fetch_dicts(HEADLINE_SQL.format(relation="customer_features"))[0]
@@ -334,8 +400,45 @@ def build_report(settings: Settings) -> str:
             "* count(*) / nullif((select count(*) from base where segment = 'important_value'), 0) as segment_share, "
             "count(*) * 1.0 / (select count(*) from base) as base_share from base group by city "
             "order by segment_share desc limit 8",
-            [t["unknown"]],
+            [unknown],
         )
+    return (
+        as_of,
+        headline,
+        previous_date,
+        previous,
+        summary,
+        catalog,
+        pareto,
+        rfm,
+        funnel,
+        migration,
+        channels,
+        cohorts,
+        portrait,
+    )
+
+
+def build_report(settings: Settings) -> str:
+    language = str(settings.get("report.language"))
+    t = TEXT.get(language, TEXT["en"])
+    channel_labels = (settings.values.get("report") or {}).get("channel_labels") or {}
+    channel_labels = channel_labels if language == "zh" else {}
+    (
+        as_of,
+        headline,
+        previous_date,
+        previous,
+        summary,
+        catalog,
+        pareto,
+        rfm,
+        funnel,
+        migration,
+        channels,
+        cohorts,
+        portrait,
+    ) = _report_data(settings, t["unknown"])
 
     labels = {(c["model"], c["segment"]): c["segment_label"] for c in catalog}
     orders = {(c["model"], c["segment"]): c["segment_order"] for c in catalog}
@@ -369,58 +472,13 @@ def build_report(settings: Settings) -> str:
     sections.append(
         _heat_table(cohorts, "cohort", "months_since_first", "retention_rate", ".1%", t["cohort"], t["month"])
     )
-    channels = [
-        {**row, "channel_label": channel_labels.get(row["source_channel"], row["source_channel"])}
-        for row in channels
-    ]
-    sections.append(f"<h2>{esc(t['channels'])}</h2>")
-    sections.append(
-        _bars(channels, "channel_label", [("order_share", t["order_share"], BLUE)], counts="contacts")
-    )
-    sections.append(
-        _table(
-            channels,
-            [
-                ("channel_label", t["channel"], ""),
-                ("contacts", t["contacts"], ",d"),
-                ("order_share", t["order_share"], ".1%"),
-                ("median_days_to_first_order", t["median_days"], ".1f"),
-            ],
-        )
-    )
+    sections += _channel_section(channels, channel_labels, t)
     for model in model_labels:
         if model not in LEADING_MODELS and model != "funnel":  # the funnel has its own chart above
             sections.append(model_bars(model))
             if model == "abc":
                 sections.append(f"<h3>{esc(t['pareto'])}</h3>{_pareto(pareto, t)}")
-    if migration:
-        migration_labels = {
-            segment: label for (model, segment), label in labels.items() if model == MIGRATION_MODEL
-        }
-        migration_labels["(new customer)"] = t["new_customer"]
-        order = {segment: rank for (model, segment), rank in orders.items() if model == MIGRATION_MODEL}
-        order["(new customer)"] = -1
-        title = t["migration"].format(
-            model=model_labels.get(MIGRATION_MODEL, MIGRATION_MODEL),
-            previous=migration[0]["previous_as_of_date"],
-            current=as_of,
-        )
-        sections.append(f"<h2>{esc(title)}</h2>")
-        sections.append(
-            _heat_table(
-                migration,
-                "from_segment",
-                "to_segment",
-                "customers",
-                ",.0f",
-                t["from"],
-                t["to"],
-                labels=migration_labels,
-                order=order,
-            )
-        )
-    else:
-        sections.append(f"<h2>{esc(t['migration_none'])}</h2><p>{esc(t['no_previous'])}</p>")
+    sections += _migration_section(migration, labels, orders, model_labels, as_of, t)
     sections.append(f"<h2>{esc(t['portrait'])}</h2>")
     sections.append(
         _bars(
@@ -429,16 +487,7 @@ def build_report(settings: Settings) -> str:
             [("segment_share", t["segment_of_portrait"], ORANGE), ("base_share", t["everyone"], GREY)],
         )
     )
-    style = (
-        "body{font-family:'Noto Sans CJK SC','PingFang SC','Microsoft YaHei',sans-serif;margin:24px;color:#222;max-width:980px}"
-        "h1{font-size:22px}h2{font-size:16px;margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:4px}"
-        "h3{font-size:14px}table{border-collapse:collapse;font-size:12px;margin:6px 0}"
-        "td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}th{background:#f4f5f7}svg{display:block;margin:6px 0}"
-    )
-    return (
-        f'<!DOCTYPE html><html lang="{esc(language)}"><head><meta charset="utf-8"><title>{esc(t["title"])}</title>'
-        f"<style>{style}</style></head><body>{''.join(sections)}</body></html>"
-    )
+    return _page(language, t, sections)
 
 
 def write_report(settings: Settings, path: Path) -> Path:

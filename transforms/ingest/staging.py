@@ -141,58 +141,10 @@ def stage_files(
     con.execute("drop view landing")
     con.drop_scan("landing_scan")
 
-    error_columns = [c.name for c in KINDS[kind]] + (["_identifiers"] if kind in PERSON_KINDS else [])
-    any_error = " or ".join(f"{identifier(name + '__error')} is not null" for name in error_columns)
-    quarantine_parts = [
-        f"select _source_file, _line as line, {literal('identifiers' if name == '_identifiers' else name)} as field, "
-        f"{'null' if name == '_identifiers' else identifier(name + '__raw')} as value, "
-        f"{identifier(name + '__error')} as reason from {checked} where {identifier(name + '__error')} is not null"
-        for name in error_columns
-    ]
-    if rejects is not None:
-        con.load_temp_table("landing_reject_rows", rejects)
-        quarantine_parts.append(
-            f"select {literal(paths[0])} as _source_file, line, '(row)' as field, csv_line as value, "
-            "error_message as reason from landing_reject_rows"
-        )
-    con.execute(f"create or replace temp table {table}_quarantine as {' union all '.join(quarantine_parts)}")
+    any_error = _quarantine_table(con, table, kind, rejects, paths[0])
     staged = StagedFiles(table, [], any_error)
 
-    counts = dict(con.execute(f"select _source_file, count(*) from {checked} group by 1").fetchall())
-    bad = dict(
-        con.execute(
-            f"select _source_file, count(distinct line) from {table}_quarantine group by 1"
-        ).fetchall()
-    )
-    max_share = float(settings.get("ingest.max_quarantine_share"))
-    grace = int(settings.get("ingest.quarantine_grace_rows"))
-    for path in paths:
-        rows_read = counts.get(str(path), 0) + (rejects.num_rows if rejects is not None else 0)
-        rows_bad = bad.get(str(path), 0)
-        if rows_read and rows_bad / rows_read > max_share and rows_bad > grace:
-            examples = con.execute(
-                f"select line, field, value, reason from {table}_quarantine where _source_file = ? "
-                "order by line, field limit 3",
-                [str(path)],
-            ).fetchall()
-            staged.drop(con)
-            shown = "; ".join(f"line {ln} field {fd} value {v!r}: {r}" for ln, fd, v, r in examples)
-            raise SegflowError(
-                f"{path}: {rows_bad} of {rows_read} rows are bad (more than the allowed share {max_share:.0%}), "
-                f"so nothing was loaded; first: {shown}"
-            )
-        staged.results.append(
-            FileResult(
-                file=str(path),
-                kind=kind,
-                status="loaded",
-                rows_read=rows_read,
-                rows_loaded=rows_read - rows_bad,
-                rows_quarantined=rows_bad,
-                batch=batches[str(path)],
-                ignored_columns=ignored_by_file.get(str(path), []),
-            )
-        )
+    _check_shares(con, staged, paths, kind, rejects, settings, batches, ignored_by_file)
     con.execute(f"set TimeZone = {literal(settings.timezone)}")
     return [staged]
 
@@ -241,3 +193,75 @@ def insert_staged(
         f"from {staged.table}_quarantine join landing_batches using (_source_file) order by _source_file, line, field",
         [kind, loaded_at],
     )
+
+
+def _quarantine_table(con: Session, table: str, kind: str, rejects: pa.Table | None, first_path: Path) -> str:
+    """Every refused field of the checked rows (and every CSV row that would not split) into
+    `<table>_quarantine`; returns the condition that marks a row with any refused field."""
+    checked = f"{table}_checked"
+    error_columns = [c.name for c in KINDS[kind]] + (["_identifiers"] if kind in PERSON_KINDS else [])
+    any_error = " or ".join(f"{identifier(name + '__error')} is not null" for name in error_columns)
+    quarantine_parts = [
+        f"select _source_file, _line as line, {literal('identifiers' if name == '_identifiers' else name)} as field, "
+        f"{'null' if name == '_identifiers' else identifier(name + '__raw')} as value, "
+        f"{identifier(name + '__error')} as reason from {checked} where {identifier(name + '__error')} is not null"
+        for name in error_columns
+    ]
+    if rejects is not None:
+        con.load_temp_table("landing_reject_rows", rejects)
+        quarantine_parts.append(
+            f"select {literal(first_path)} as _source_file, line, '(row)' as field, csv_line as value, "
+            "error_message as reason from landing_reject_rows"
+        )
+    con.execute(f"create or replace temp table {table}_quarantine as {' union all '.join(quarantine_parts)}")
+    return any_error
+
+
+def _check_shares(
+    con: Session,
+    staged: StagedFiles,
+    paths: list[Path],
+    kind: str,
+    rejects: pa.Table | None,
+    settings: Settings,
+    batches: dict[str, str],
+    ignored_by_file: dict,
+) -> None:
+    """A file with too many bad rows is refused whole (nothing staged is kept); the others get their counts."""
+    table = staged.table
+    checked = f"{table}_checked"
+    counts = dict(con.execute(f"select _source_file, count(*) from {checked} group by 1").fetchall())
+    bad = dict(
+        con.execute(
+            f"select _source_file, count(distinct line) from {table}_quarantine group by 1"
+        ).fetchall()
+    )
+    max_share = float(settings.get("ingest.max_quarantine_share"))
+    grace = int(settings.get("ingest.quarantine_grace_rows"))
+    for path in paths:
+        rows_read = counts.get(str(path), 0) + (rejects.num_rows if rejects is not None else 0)
+        rows_bad = bad.get(str(path), 0)
+        if rows_read and rows_bad / rows_read > max_share and rows_bad > grace:
+            examples = con.execute(
+                f"select line, field, value, reason from {table}_quarantine where _source_file = ? "
+                "order by line, field limit 3",
+                [str(path)],
+            ).fetchall()
+            staged.drop(con)
+            shown = "; ".join(f"line {ln} field {fd} value {v!r}: {r}" for ln, fd, v, r in examples)
+            raise SegflowError(
+                f"{path}: {rows_bad} of {rows_read} rows are bad (more than the allowed share {max_share:.0%}), "
+                f"so nothing was loaded; first: {shown}"
+            )
+        staged.results.append(
+            FileResult(
+                file=str(path),
+                kind=kind,
+                status="loaded",
+                rows_read=rows_read,
+                rows_loaded=rows_read - rows_bad,
+                rows_quarantined=rows_bad,
+                batch=batches[str(path)],
+                ignored_columns=ignored_by_file.get(str(path), []),
+            )
+        )
