@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from transforms.engines import open_warehouse
@@ -348,7 +349,26 @@ def _page(language: str, t: dict, sections: list[str]) -> str:
     )
 
 
-def _report_data(settings: Settings, unknown: str) -> tuple:
+@dataclass(frozen=True)
+class ReportData:
+    """What the report shows, read from the published tables in one session."""
+
+    as_of: object
+    headline: dict
+    previous_date: object
+    previous: dict | None
+    summary: list[dict]
+    catalog: list[dict]
+    pareto: list[dict]
+    rfm: list[dict]
+    funnel: list[dict]
+    migration: list[dict]
+    channels: list[dict]
+    cohorts: list[dict]
+    portrait: list[dict]
+
+
+def _report_data(settings: Settings, unknown: str) -> ReportData:
     """Everything the report shows, read from the published tables in one session."""
     with open_warehouse(settings).read() as con:
         as_of = con.execute("select max(as_of_date) from customer_features").fetchall()[0][0]
@@ -402,20 +422,20 @@ def _report_data(settings: Settings, unknown: str) -> tuple:
             "order by segment_share desc limit 8",
             [unknown],
         )
-    return (
-        as_of,
-        headline,
-        previous_date,
-        previous,
-        summary,
-        catalog,
-        pareto,
-        rfm,
-        funnel,
-        migration,
-        channels,
-        cohorts,
-        portrait,
+    return ReportData(
+        as_of=as_of,
+        headline=headline,
+        previous_date=previous_date,
+        previous=previous,
+        summary=summary,
+        catalog=catalog,
+        pareto=pareto,
+        rfm=rfm,
+        funnel=funnel,
+        migration=migration,
+        channels=channels,
+        cohorts=cohorts,
+        portrait=portrait,
     )
 
 
@@ -424,28 +444,14 @@ def build_report(settings: Settings) -> str:
     t = TEXT.get(language, TEXT["en"])
     channel_labels = (settings.values.get("report") or {}).get("channel_labels") or {}
     channel_labels = channel_labels if language == "zh" else {}
-    (
-        as_of,
-        headline,
-        previous_date,
-        previous,
-        summary,
-        catalog,
-        pareto,
-        rfm,
-        funnel,
-        migration,
-        channels,
-        cohorts,
-        portrait,
-    ) = _report_data(settings, t["unknown"])
+    data = _report_data(settings, t["unknown"])
 
-    labels = {(c["model"], c["segment"]): c["segment_label"] for c in catalog}
-    orders = {(c["model"], c["segment"]): c["segment_order"] for c in catalog}
-    model_labels = {r["model"]: r["model_label"] for r in summary}
+    labels = {(c["model"], c["segment"]): c["segment_label"] for c in data.catalog}
+    orders = {(c["model"], c["segment"]): c["segment_order"] for c in data.catalog}
+    model_labels = {r["model"]: r["model_label"] for r in data.summary}
 
     def model_bars(model: str) -> str:
-        rows = [r for r in summary if r["model"] == model]
+        rows = [r for r in data.summary if r["model"] == model]
         series = [
             ("customer_share", t["customer_share"], BLUE),
             ("revenue_share", t["revenue_share"], ORANGE),
@@ -455,34 +461,36 @@ def build_report(settings: Settings) -> str:
         )
 
     sections = [
-        f"<h1>{esc(t['title'])}</h1><p>{esc(t['as_of'])} {esc(as_of)}</p>",
-        f"<h2>{esc(t['overview'])}</h2>{_overview(headline, previous, previous_date, t)}",
+        f"<h1>{esc(t['title'])}</h1><p>{esc(t['as_of'])} {esc(data.as_of)}</p>",
+        f"<h2>{esc(t['overview'])}</h2>{_overview(data.headline, data.previous, data.previous_date, t)}",
     ]
     for model in LEADING_MODELS:
         if model in model_labels:
             sections.append(model_bars(model))
-    if rfm:
+    if data.rfm:
         sections.append(
-            f"<h2>{esc(t['rfm'])}</h2>{_heat_table(rfm, 'r_score', 'f_score', 'customers', ',.0f', 'R', 'F')}"
+            f"<h2>{esc(t['rfm'])}</h2>{_heat_table(data.rfm, 'r_score', 'f_score', 'customers', ',.0f', 'R', 'F')}"
         )
     stage_labels = {segment: label for (model, segment), label in labels.items() if model == "funnel"}
-    funnel = [{**row, "stage_label": stage_labels.get(row["stage"], row["stage"])} for row in funnel]
+    funnel = [{**row, "stage_label": stage_labels.get(row["stage"], row["stage"])} for row in data.funnel]
     sections.append(f"<h2>{esc(t['funnel'])}</h2>{_funnel(funnel)}")
     sections.append(f"<h2>{esc(t['cohorts'])}</h2>")
     sections.append(
-        _heat_table(cohorts, "cohort", "months_since_first", "retention_rate", ".1%", t["cohort"], t["month"])
+        _heat_table(
+            data.cohorts, "cohort", "months_since_first", "retention_rate", ".1%", t["cohort"], t["month"]
+        )
     )
-    sections += _channel_section(channels, channel_labels, t)
+    sections += _channel_section(data.channels, channel_labels, t)
     for model in model_labels:
         if model not in LEADING_MODELS and model != "funnel":  # the funnel has its own chart above
             sections.append(model_bars(model))
             if model == "abc":
-                sections.append(f"<h3>{esc(t['pareto'])}</h3>{_pareto(pareto, t)}")
-    sections += _migration_section(migration, labels, orders, model_labels, as_of, t)
+                sections.append(f"<h3>{esc(t['pareto'])}</h3>{_pareto(data.pareto, t)}")
+    sections += _migration_section(data.migration, labels, orders, model_labels, data.as_of, t)
     sections.append(f"<h2>{esc(t['portrait'])}</h2>")
     sections.append(
         _bars(
-            portrait,
+            data.portrait,
             "value",
             [("segment_share", t["segment_of_portrait"], ORANGE), ("base_share", t["everyone"], GREY)],
         )
