@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
+
+from transforms.generate_events import write_events
+from transforms.landing_files import ids, maybe, pick, timestamps, write_daily
 
 SHOP_PHONE = "13800000000"
 CHANNELS = np.array(["wecom", "miniprogram", "tmall", "douyin", "offline", "referral"])
@@ -29,8 +30,6 @@ QUESTIONS = {
     "身份": np.array(["学生", "上班族", "宝妈"]),
     "肤质": np.array(["油皮", "干皮", "混合皮", "敏感肌"]),
 }
-MANUAL_TAGS = np.array(["VIP关怀", "偏好电话沟通", "价格敏感", "团购意向"])
-
 # sku, name, category, subcategory, price_line, list_price, consumption cycle in days (0: none)
 PRODUCTS = [
     ("TEA-JAS-P", "特级茉莉花茶", "茶", "茉莉花茶", "premium", 298, 30),
@@ -61,49 +60,6 @@ class GenerateResult:
     days: int
     first_day: date
     last_day: date
-
-
-def _ids(prefix: str, numbers: np.ndarray, width: int = 8) -> np.ndarray:
-    return np.char.add(prefix, np.char.zfill(numbers.astype(str), width))
-
-
-def _pick(rng: np.random.Generator, values: np.ndarray, size: int, weights=None) -> np.ndarray:
-    return values[rng.choice(len(values), size=size, p=weights)]
-
-
-def _maybe(rng: np.random.Generator, values: np.ndarray, share: float) -> np.ndarray:
-    out = values.astype(object)
-    out[rng.random(len(values)) >= share] = None
-    return out
-
-
-def _write(
-    table: pa.Table, days: np.ndarray, out_dir: Path, kind: str, first_day: date, fmt: str, suffix: str = ""
-) -> None:
-    """One landing file per day (and part): landing/<kind>/<kind>_<YYYY-MM-DD>[_partNNN].<fmt>."""
-    folder = out_dir / kind
-    folder.mkdir(parents=True, exist_ok=True)
-    order = np.argsort(days, kind="stable")
-    table = table.take(pa.array(order))
-    days = days[order]
-    unique_days, starts = np.unique(days, return_index=True)
-    ends = list(starts[1:]) + [len(days)]
-    for day, start, end in zip(unique_days, starts, ends, strict=True):
-        stamp = (first_day + timedelta(days=int(day))).isoformat()
-        chunk = table.slice(int(start), int(end - start))
-        path = folder / f"{kind}_{stamp}{suffix}.{fmt}"
-        if fmt == "parquet":
-            pq.write_table(chunk, path)
-        else:
-            pacsv.write_csv(chunk, path)
-
-
-def _timestamps(days: np.ndarray, seconds: np.ndarray, first_day: date, tz: str) -> pa.Array:
-    base = np.datetime64(first_day.isoformat(), "s") - np.timedelta64(
-        8, "h"
-    )  # business day 00:00 (UTC+8) in UTC
-    values = base + days.astype("timedelta64[D]") + seconds.astype("timedelta64[s]")
-    return pa.array(values.astype("datetime64[s]"), type=pa.timestamp("s", tz="UTC"))
 
 
 # Above this many orders the data is generated in independent parts (distinct people and order ids,
@@ -174,10 +130,10 @@ def _generate_part(
     has_email = rng.random(n_people) < 0.25
     has_member = rng.random(n_people) < 0.35
     has_unionid |= ~(has_phone | has_email | has_member)
-    unionids = _ids("oU", number)
-    emails = np.char.add(_ids("user", number, 6), "@example.com")
-    members = _ids("M", number, 7)
-    pref_channel = _pick(rng, CHANNELS, n_people, CHANNEL_WEIGHTS)
+    unionids = ids("oU", number)
+    emails = np.char.add(ids("user", number, 6), "@example.com")
+    members = ids("M", number, 7)
+    pref_channel = pick(rng, CHANNELS, n_people, CHANNEL_WEIGHTS)
     # Buyers: 75% of people; weights make a minority of heavy buyers.
     is_buyer = rng.random(n_people) < 0.75
     is_buyer[0] = True
@@ -193,40 +149,22 @@ def _generate_part(
     lead = rng.integers(0, 31, n_people)
     signup_day = np.minimum(signup_day, np.maximum(first_order_day - lead, 0))
 
-    # -- contacts: most people, some twice under different identifiers -------------------------
-    has_contact = rng.random(n_people) < 0.85
-    has_contact |= ~is_buyer
-    contact_person = person[has_contact]
-    twice = contact_person[(rng.random(len(contact_person)) < 0.1) & has_unionid[contact_person]]
-    contact_rows = np.concatenate([contact_person, twice])
-    second = np.concatenate([np.zeros(len(contact_person), bool), np.ones(len(twice), bool)])
-    nc = len(contact_rows)
-    consent_roll = rng.random(nc)
-    contacts = pa.table(
-        {
-            # A second contact row carries only the unionid (a WeCom add), the first all identifiers.
-            "phone": pa.array(np.where(has_phone[contact_rows] & ~second, phones[contact_rows], None)),
-            "unionid": pa.array(np.where(has_unionid[contact_rows], unionids[contact_rows], None)),
-            "email": pa.array(np.where(has_email[contact_rows] & ~second, emails[contact_rows], None)),
-            "member_id": pa.array(np.where(has_member[contact_rows] & ~second, members[contact_rows], None)),
-            "source_channel": pa.array(pref_channel[contact_rows]),
-            "signup_at": _timestamps(signup_day[contact_rows], rng.integers(0, 86400, nc), first_day, "UTC"),
-            "gender": pa.array(_maybe(rng, _pick(rng, np.array(["女", "男"]), nc, [0.68, 0.32]), 0.9)),
-            "birthday": pa.array(
-                (np.datetime64("1970-01-01") + rng.integers(0, 365 * 35, nc).astype("timedelta64[D]")).astype(
-                    "datetime64[D]"
-                )
-            ),
-            "city": pa.array(_pick(rng, CITIES, nc)),
-            "occupation": pa.array(_maybe(rng, _pick(rng, OCCUPATIONS, nc), 0.6)),
-            "life_stage": pa.array(_maybe(rng, _pick(rng, LIFE_STAGES, nc), 0.5)),
-            "opted_out": pa.array(rng.random(nc) < 0.05),
-            "marketing_consent": pa.array(
-                np.where(consent_roll < 0.7, "true", np.where(consent_roll < 0.75, "false", None))
-            ),
-        }
+    people = People(
+        number=number,
+        person=person,
+        is_buyer=is_buyer,
+        has_phone=has_phone,
+        has_unionid=has_unionid,
+        has_email=has_email,
+        has_member=has_member,
+        phones=phones,
+        unionids=unionids,
+        emails=emails,
+        members=members,
+        pref_channel=pref_channel,
+        signup_day=signup_day,
     )
-    _write(contacts, signup_day[contact_rows], out_dir, "contacts", first_day, fmt, part.file_suffix)
+    nc = _write_contacts(rng, people, out_dir, first_day, fmt, part.file_suffix)
 
     # -- products ----------------------------------------------------------------------------
     products = pa.table(
@@ -241,27 +179,162 @@ def _generate_part(
         }
     )
     if part.number == 0:  # one catalog for the whole data set
-        _write(products, np.zeros(len(PRODUCTS), dtype=np.int64), out_dir, "products", first_day, fmt)
+        write_daily(products, np.zeros(len(PRODUCTS), dtype=np.int64), out_dir, "products", first_day, fmt)
 
+    facts = _order_facts(rng, people, buyer, order_day, orders, days, first_day, part)
+    order_rows = _write_order_versions(
+        rng, facts, people, orders, days, out_dir, first_day, fmt, part.file_suffix
+    )
+    items = pa.table(
+        {
+            "order_id": pa.array(facts.order_ids[facts.item_order]),
+            "sku": pa.array(np.array([p[0] for p in PRODUCTS])[facts.sku_index]),
+            "quantity": pa.array(facts.quantity),
+            "price": pa.array(facts.list_price),
+        }
+    )
+    write_daily(
+        items, facts.arrival_day[facts.item_order], out_dir, "order_items", first_day, fmt, part.file_suffix
+    )
+
+    # -- engagement events --------------------------------------------------------------------
+    write_events(rng, out_dir, first_day, days, fmt, people, part.file_suffix)
+
+    return GenerateResult(
+        out_dir=out_dir,
+        orders=orders,
+        order_rows=order_rows,
+        contacts=nc,
+        people=n_people,
+        days=days,
+        first_day=first_day,
+        last_day=last_day,
+    )
+
+
+@dataclass(frozen=True)
+class People:
+    """Everyone in a part: their identifiers, preferred channel, whether they buy, when they signed up."""
+
+    number: np.ndarray
+    person: np.ndarray
+    is_buyer: np.ndarray
+    has_phone: np.ndarray
+    has_unionid: np.ndarray
+    has_email: np.ndarray
+    has_member: np.ndarray
+    phones: np.ndarray
+    unionids: np.ndarray
+    emails: np.ndarray
+    members: np.ndarray
+    pref_channel: np.ndarray
+    signup_day: np.ndarray
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """What each order of a part is (final status, amounts, identifiers) before versions are written."""
+
+    order_ids: object
+    created: object
+    paid_at: object
+    paid_mask: object
+    first_status: object
+    final_visible: object
+    changes_later: object
+    change_day: object
+    changed_at: object
+    arrival_day: object
+    refund_amount: object
+    amount: object
+    channel: object
+    is_gift: object
+    order_phone: object
+    use_unionid: object
+    use_email: object
+    use_member: object
+    shop: object
+    buyer: object
+    item_order: object
+    sku_index: object
+    quantity: object
+    list_price: object
+
+
+def _write_contacts(rng, people: People, out_dir: Path, first_day: date, fmt: str, suffix: str) -> int:
+    """Contact records: most people, some twice under different identifiers; returns how many."""
+    n_people = len(people.person)
+    # -- contacts: most people, some twice under different identifiers -------------------------
+    has_contact = rng.random(n_people) < 0.85
+    has_contact |= ~people.is_buyer
+    contact_person = people.person[has_contact]
+    twice = contact_person[(rng.random(len(contact_person)) < 0.1) & people.has_unionid[contact_person]]
+    contact_rows = np.concatenate([contact_person, twice])
+    second = np.concatenate([np.zeros(len(contact_person), bool), np.ones(len(twice), bool)])
+    nc = len(contact_rows)
+    consent_roll = rng.random(nc)
+    contacts = pa.table(
+        {
+            # A second contact row carries only the unionid (a WeCom add), the first all identifiers.
+            "phone": pa.array(
+                np.where(people.has_phone[contact_rows] & ~second, people.phones[contact_rows], None)
+            ),
+            "unionid": pa.array(
+                np.where(people.has_unionid[contact_rows], people.unionids[contact_rows], None)
+            ),
+            "email": pa.array(
+                np.where(people.has_email[contact_rows] & ~second, people.emails[contact_rows], None)
+            ),
+            "member_id": pa.array(
+                np.where(people.has_member[contact_rows] & ~second, people.members[contact_rows], None)
+            ),
+            "source_channel": pa.array(people.pref_channel[contact_rows]),
+            "signup_at": timestamps(
+                people.signup_day[contact_rows], rng.integers(0, 86400, nc), first_day, "UTC"
+            ),
+            "gender": pa.array(maybe(rng, pick(rng, np.array(["女", "男"]), nc, [0.68, 0.32]), 0.9)),
+            "birthday": pa.array(
+                (np.datetime64("1970-01-01") + rng.integers(0, 365 * 35, nc).astype("timedelta64[D]")).astype(
+                    "datetime64[D]"
+                )
+            ),
+            "city": pa.array(pick(rng, CITIES, nc)),
+            "occupation": pa.array(maybe(rng, pick(rng, OCCUPATIONS, nc), 0.6)),
+            "life_stage": pa.array(maybe(rng, pick(rng, LIFE_STAGES, nc), 0.5)),
+            "opted_out": pa.array(rng.random(nc) < 0.05),
+            "marketing_consent": pa.array(
+                np.where(consent_roll < 0.7, "true", np.where(consent_roll < 0.75, "false", None))
+            ),
+        }
+    )
+    write_daily(contacts, people.signup_day[contact_rows], out_dir, "contacts", first_day, fmt, suffix)
+
+    return nc
+
+
+def _order_facts(
+    rng, people: People, buyer, order_day, orders: int, days: int, first_day: date, part: Part
+) -> OrderFacts:
+    """Each order's channel, identifiers, lines, amount and status history, drawn in a fixed order."""
     # -- orders ------------------------------------------------------------------------------
     hour_mix = rng.choice(24, size=orders, p=_hour_weights())
     order_second = hour_mix * 3600 + rng.integers(0, 3600, orders)
     channel = np.where(
-        rng.random(orders) < 0.7, pref_channel[buyer], _pick(rng, CHANNELS, orders, CHANNEL_WEIGHTS)
+        rng.random(orders) < 0.7, people.pref_channel[buyer], pick(rng, CHANNELS, orders, CHANNEL_WEIGHTS)
     )
-    order_ids = _ids("O", np.arange(orders) + 1 + part.order_offset, 9)
+    order_ids = ids("O", np.arange(orders) + 1 + part.order_offset, 9)
     # Which identifier an order carries depends on the channel it came through.
     wants_unionid = np.isin(channel, ["wecom", "miniprogram"])
-    use_member = (channel == "offline") & has_member[buyer]
-    use_unionid = ~use_member & wants_unionid & has_unionid[buyer]
-    use_phone = ~use_member & ~use_unionid & has_phone[buyer]
+    use_member = (channel == "offline") & people.has_member[buyer]
+    use_unionid = ~use_member & wants_unionid & people.has_unionid[buyer]
+    use_phone = ~use_member & ~use_unionid & people.has_phone[buyer]
     # Buyers lacking the channel's usual identifier order under another one they have.
-    use_unionid |= ~(use_member | use_unionid | use_phone) & has_unionid[buyer]
-    use_member |= ~(use_member | use_unionid | use_phone) & has_member[buyer]
+    use_unionid |= ~(use_member | use_unionid | use_phone) & people.has_unionid[buyer]
+    use_member |= ~(use_member | use_unionid | use_phone) & people.has_member[buyer]
     use_email = ~(use_member | use_unionid | use_phone)
     # Mini-program orders also record the phone the buyer gave: this links unionid and phone.
-    also_phone = use_unionid & has_phone[buyer] & (rng.random(orders) < 0.5)
-    order_phone = np.where(use_phone | also_phone, phones[buyer], None).astype(object)
+    also_phone = use_unionid & people.has_phone[buyer] & (rng.random(orders) < 0.5)
+    order_phone = np.where(use_phone | also_phone, people.phones[buyer], None).astype(object)
     # A shop phone typed in by staff for walk-in buyers: the junk identifier to guard against.
     shop = rng.random(orders) < 0.004
     order_phone[shop] = SHOP_PHONE
@@ -302,59 +375,117 @@ def _generate_part(
     )
     final_visible = np.where(changes_later, status, first_status)
 
-    created = _timestamps(order_day, order_second, first_day, "UTC")
-    paid_at = _timestamps(order_day, order_second + 120, first_day, "UTC")
+    created = timestamps(order_day, order_second, first_day, "UTC")
+    paid_at = timestamps(order_day, order_second + 120, first_day, "UTC")
     paid_mask = ~np.isin(first_status, ["created", "cancelled"])
-    changed_at = _timestamps(change_day, rng.integers(0, 86400, orders), first_day, "UTC")
+    changed_at = timestamps(change_day, rng.integers(0, 86400, orders), first_day, "UTC")
     arrival_day = np.minimum(order_day + (rng.random(orders) < 0.02) * rng.integers(1, 4, orders), days - 1)
 
-    def order_rows(
-        index: np.ndarray, version_status: np.ndarray, updated: pa.Array, with_refund: bool
-    ) -> pa.Table:
-        refund = refund_amount[index] if with_refund else np.full(len(index), np.nan)
-        return pa.table(
-            {
-                "order_id": pa.array(order_ids[index]),
-                "created_at": created.take(pa.array(index)),
-                "updated_at": updated,
-                "paid_at": pa.array(
-                    np.where(
-                        paid_mask[index], paid_at.take(pa.array(index)).to_numpy(zero_copy_only=False), None
-                    ),
-                    type=pa.timestamp("s", tz="UTC"),
-                ),
-                "status": pa.array(version_status),
-                "amount": pa.array(amount[index]),
-                "refund_amount": pa.array(refund, mask=np.isnan(refund)),
-                "refunded_at": pa.array(
-                    np.where(with_refund & ~np.isnan(refund), updated.to_numpy(zero_copy_only=False), None),
-                    type=pa.timestamp("s", tz="UTC"),
-                ),
-                "channel": pa.array(channel[index]),
-                "is_gift": pa.array(is_gift[index]),
-                "phone": pa.array(order_phone[index]),
-                "unionid": pa.array(
-                    np.where(
-                        (use_unionid[index] | shop[index]) & has_unionid[buyer[index]],
-                        unionids[buyer[index]],
-                        None,
-                    )
-                ),
-                "email": pa.array(np.where(use_email[index], emails[buyer[index]], None)),
-                "member_id": pa.array(np.where(use_member[index], members[buyer[index]], None)),
-            }
-        )
+    return OrderFacts(
+        order_ids=order_ids,
+        created=created,
+        paid_at=paid_at,
+        paid_mask=paid_mask,
+        first_status=first_status,
+        final_visible=final_visible,
+        changes_later=changes_later,
+        change_day=change_day,
+        changed_at=changed_at,
+        arrival_day=arrival_day,
+        refund_amount=refund_amount,
+        amount=amount,
+        channel=channel,
+        is_gift=is_gift,
+        order_phone=order_phone,
+        use_unionid=use_unionid,
+        use_email=use_email,
+        use_member=use_member,
+        shop=shop,
+        buyer=buyer,
+        item_order=item_order,
+        sku_index=sku_index,
+        quantity=quantity,
+        list_price=list_price,
+    )
 
+
+def _order_rows(
+    facts: OrderFacts,
+    people: People,
+    index: np.ndarray,
+    version_status: np.ndarray,
+    updated: pa.Array,
+    with_refund: bool,
+) -> pa.Table:
+    """One delivered version of the orders at `index`."""
+    refund = facts.refund_amount[index] if with_refund else np.full(len(index), np.nan)
+    return pa.table(
+        {
+            "order_id": pa.array(facts.order_ids[index]),
+            "created_at": facts.created.take(pa.array(index)),
+            "updated_at": updated,
+            "paid_at": pa.array(
+                np.where(
+                    facts.paid_mask[index],
+                    facts.paid_at.take(pa.array(index)).to_numpy(zero_copy_only=False),
+                    None,
+                ),
+                type=pa.timestamp("s", tz="UTC"),
+            ),
+            "status": pa.array(version_status),
+            "amount": pa.array(facts.amount[index]),
+            "refund_amount": pa.array(refund, mask=np.isnan(refund)),
+            "refunded_at": pa.array(
+                np.where(with_refund & ~np.isnan(refund), updated.to_numpy(zero_copy_only=False), None),
+                type=pa.timestamp("s", tz="UTC"),
+            ),
+            "channel": pa.array(facts.channel[index]),
+            "is_gift": pa.array(facts.is_gift[index]),
+            "phone": pa.array(facts.order_phone[index]),
+            "unionid": pa.array(
+                np.where(
+                    (facts.use_unionid[index] | facts.shop[index]) & people.has_unionid[facts.buyer[index]],
+                    people.unionids[facts.buyer[index]],
+                    None,
+                )
+            ),
+            "email": pa.array(np.where(facts.use_email[index], people.emails[facts.buyer[index]], None)),
+            "member_id": pa.array(
+                np.where(facts.use_member[index], people.members[facts.buyer[index]], None)
+            ),
+        }
+    )
+
+
+def _write_order_versions(
+    rng,
+    facts: OrderFacts,
+    people: People,
+    orders: int,
+    days: int,
+    out_dir: Path,
+    first_day: date,
+    fmt: str,
+    suffix: str,
+) -> int:
+    """Every delivered version of every order (first, later status changes, re-sent deliveries, a
+    few corrupt rows as real exports have) as daily files; returns how many rows."""
     everyone = np.arange(orders)
     first_updated = pa.array(
-        np.where(paid_mask, paid_at.to_numpy(zero_copy_only=False), created.to_numpy(zero_copy_only=False)),
+        np.where(
+            facts.paid_mask,
+            facts.paid_at.to_numpy(zero_copy_only=False),
+            facts.created.to_numpy(zero_copy_only=False),
+        ),
         type=pa.timestamp("s", tz="UTC"),
     )
-    first_versions = order_rows(everyone, first_status, first_updated, False)
-    later = everyone[changes_later]
-    second_versions = order_rows(later, final_visible[later], changed_at.take(pa.array(later)), True)
+    first_versions = _order_rows(facts, people, everyone, facts.first_status, first_updated, False)
+    later = everyone[facts.changes_later]
+    second_versions = _order_rows(
+        facts, people, later, facts.final_visible[later], facts.changed_at.take(pa.array(later)), True
+    )
     # A re-sent delivery: 1% of first versions arrive again the next day, unchanged.
-    resent = everyone[(rng.random(orders) < 0.01) & (arrival_day < days - 1)]
+    resent = everyone[(rng.random(orders) < 0.01) & (facts.arrival_day < days - 1)]
     all_orders = pa.concat_tables([first_versions, second_versions, first_versions.take(pa.array(resent))])
     # Exports are never clean: about 1 row in 2,000 has a negative amount or lost its order id.
     corrupt = rng.random(all_orders.num_rows) < 0.0005
@@ -372,124 +503,10 @@ def _generate_part(
     all_orders = all_orders.set_column(
         all_orders.schema.get_field_index("order_id"), "order_id", order_ids_kept
     )
-    all_days = np.concatenate([arrival_day, change_day[later], arrival_day[resent] + 1])
-    _write(all_orders, all_days, out_dir, "orders", first_day, fmt, part.file_suffix)
+    all_days = np.concatenate([facts.arrival_day, facts.change_day[later], facts.arrival_day[resent] + 1])
+    write_daily(all_orders, all_days, out_dir, "orders", first_day, fmt, suffix)
 
-    items = pa.table(
-        {
-            "order_id": pa.array(order_ids[item_order]),
-            "sku": pa.array(np.array([p[0] for p in PRODUCTS])[sku_index]),
-            "quantity": pa.array(quantity),
-            "price": pa.array(list_price),
-        }
-    )
-    _write(items, arrival_day[item_order], out_dir, "order_items", first_day, fmt, part.file_suffix)
-
-    # -- engagement events --------------------------------------------------------------------
-    identifiers = {
-        "has_unionid": has_unionid,
-        "has_phone": has_phone,
-        "has_email": has_email,
-        "unionids": unionids,
-        "phones": phones,
-        "emails": emails,
-        "members": members,
-    }
-    _write_events(rng, out_dir, first_day, days, fmt, n_people, signup_day, identifiers, part.file_suffix)
-
-    return GenerateResult(
-        out_dir=out_dir,
-        orders=orders,
-        order_rows=all_orders.num_rows,
-        contacts=nc,
-        people=n_people,
-        days=days,
-        first_day=first_day,
-        last_day=last_day,
-    )
-
-
-def _write_events(rng, out_dir, first_day, days, fmt, n_people, signup_day, ids: dict, suffix: str):
-    has_unionid, has_phone, has_email = ids["has_unionid"], ids["has_phone"], ids["has_email"]
-    unionids, phones, emails, members = ids["unionids"], ids["phones"], ids["emails"], ids["members"]
-    who_id = np.where(has_unionid, unionids, None).astype(object)
-    who_phone = np.where(~has_unionid & has_phone, phones, None).astype(object)
-    # Everyone without unionid or phone has an email or a member id (see generate()).
-    who_email = np.where(~has_unionid & ~has_phone & has_email, emails, None).astype(object)
-    who_member = np.where(~has_unionid & ~has_phone & ~has_email, members, None).astype(object)
-    frames, event_days = [], []
-
-    def add(kind_name, people, day, **columns):
-        n = len(people)
-        base = {
-            "event_type": pa.array(np.full(n, kind_name)),
-            "occurred_at": _timestamps(day, rng.integers(0, 86400, n), first_day, "UTC"),
-            "unionid": pa.array(who_id[people], type=pa.string()),
-            "phone": pa.array(who_phone[people], type=pa.string()),
-            "email": pa.array(who_email[people], type=pa.string()),
-            "member_id": pa.array(who_member[people], type=pa.string()),
-        }
-        for name in ("topic", "duration_seconds", "question", "answer", "campaign_id", "referred_phone"):
-            base[name] = columns.get(
-                name, pa.nulls(n, pa.string() if name != "duration_seconds" else pa.int64())
-            )
-        frames.append(pa.table(base))
-        event_days.append(day)
-
-    views = rng.integers(0, n_people, n_people * 3)
-    view_day = np.minimum(signup_day[views] + rng.integers(0, 120, len(views)), days - 1)
-    add(
-        "content_view",
-        views,
-        view_day,
-        topic=pa.array(_pick(rng, TOPICS, len(views))),
-        duration_seconds=pa.array(rng.integers(5, 600, len(views))),
-    )
-    for question, answers in QUESTIONS.items():
-        who = np.flatnonzero(rng.random(n_people) < 0.25)
-        add(
-            "questionnaire",
-            who,
-            np.minimum(signup_day[who] + 1, days - 1),
-            question=pa.array(np.full(len(who), question)),
-            answer=pa.array(_pick(rng, answers, len(who))),
-        )
-    joined = rng.integers(0, n_people, n_people // 3)
-    add(
-        "campaign",
-        joined,
-        rng.integers(0, days, len(joined)),
-        campaign_id=pa.array(_pick(rng, np.array(["618", "双11", "中秋礼盒", "新客7天"]), len(joined))),
-    )
-    checkin = np.flatnonzero(rng.random(n_people) < 0.3)
-    add("checkin", checkin, np.minimum(signup_day[checkin] + rng.integers(0, 7, len(checkin)), days - 1))
-    referrers = np.flatnonzero(rng.random(n_people) < 0.04)
-    referred = rng.integers(0, n_people, len(referrers))
-    add(
-        "referral",
-        referrers,
-        np.minimum(signup_day[referrers] + 10, days - 1),
-        referred_phone=pa.array(phones[referred]),
-    )
-    table = pa.concat_tables(frames)
-    _write(table, np.concatenate(event_days), out_dir, "events", first_day, fmt, suffix)
-
-    tagged = np.flatnonzero(rng.random(n_people) < 0.03)
-    tag_day = rng.integers(0, days, len(tagged))
-    tags = pa.table(
-        {
-            "unionid": pa.array(who_id[tagged]),
-            "phone": pa.array(who_phone[tagged]),
-            "email": pa.array(who_email[tagged]),
-            "member_id": pa.array(who_member[tagged]),
-            "tag_group": pa.array(np.full(len(tagged), "销售备注")),
-            "tag": pa.array(_pick(rng, MANUAL_TAGS, len(tagged))),
-            "action": pa.array(np.where(rng.random(len(tagged)) < 0.9, "add", "remove")),
-            "operator": pa.array(_pick(rng, np.array(["sales_li", "sales_wang", "sales_zhao"]), len(tagged))),
-            "tagged_at": _timestamps(tag_day, rng.integers(0, 86400, len(tagged)), first_day, "UTC"),
-        }
-    )
-    _write(tags, tag_day, out_dir, "manual_tags", first_day, fmt, suffix)
+    return all_orders.num_rows
 
 
 def _hour_weights() -> np.ndarray:
