@@ -12,6 +12,7 @@ from transforms.build import build
 from transforms.errors import SegflowError
 from transforms.expressions import compile_expression
 from transforms.ingest import ingest
+from transforms.sql import render_refs
 from transforms.tags import load_catalog
 
 AS_OF = date(2026, 3, 10)
@@ -117,7 +118,9 @@ def test_allowed_expression_compiles_to_sql():
         "order_count >= 2 and days_since(last_order_date) between 30 and 60 and has_tag('价格带', '高端线')",
         "packs.yml pack demo",
     )
-    assert "f.order_count >= 2" in compiled.sql and "pub.customer_tags" in compiled.sql
+    # The helper reads the tags model through ref(), which the model runner or a reader resolves.
+    assert "f.order_count >= 2" in compiled.sql and "{{ ref('customer_tags') }}" in compiled.sql
+    assert "pub.customer_tags as t" in render_refs(compiled.sql, lambda model: f"pub.{model}").lower()
     assert compiled.tags == (("价格带", "高端线"),)
 
 

@@ -11,7 +11,7 @@ from transforms.models import Model
 from transforms.rules import Rule, first_match
 from transforms.schema import IDENTIFIER_TYPES
 from transforms.settings import Settings
-from transforms.sql import literal
+from transforms.sql import literal, ref
 from transforms.tags import with_customer_key
 
 
@@ -39,9 +39,9 @@ def action_models(settings: Settings, variables: dict) -> list[Model]:
     sql = (
         f"select {variables['as_of_date']} as as_of_date, f.customer_key, checkins.joined_date as checkin_joined_date, "
         f"{route} as route_to_group, f.order_count, f.favorite_subcategory, f.opted_out, f.marketing_consent "
-        "from pub.customer_features as f inner join ("
+        f"from {ref('customer_features')} as f inner join ("
         + with_customer_key(
-            "select customer_no, min(event_date) as joined_date from int.int_customer_events "
+            f"select customer_no, min(event_date) as joined_date from {ref('int_customer_events')} "
             "where event_type = 'checkin' group by customer_no",
             "joined_date",
         )
@@ -53,7 +53,6 @@ def action_models(settings: Settings, variables: dict) -> list[Model]:
             name="action_checkin_routing",
             layer="marts",
             sql=sql,
-            declared_deps=("customer_features", "customer_tags", "int_customer_events", "int_customers"),
         )
     ]
 
@@ -68,7 +67,7 @@ def unpaid_reminders(settings: Settings, at: datetime) -> int:
         for m in marks
     )
     lookups = " ".join(
-        f"left join pub.customer_identifiers as by_{kind} on by_{kind}.id_type = '{kind}' "
+        f"left join {ref('customer_identifiers')} as by_{kind} on by_{kind}.id_type = '{kind}' "
         f"and by_{kind}.id_value = unpaid.{kind}"
         for kind in IDENTIFIER_TYPES
     )
@@ -103,7 +102,7 @@ order by marks.reminder_minutes, unpaid.order_id
                 f"coalesce({customer_key}) as customer_key", "cast(null as varchar) as customer_key"
             )
             sql = sql.replace(lookups, "")
-        con.execute(sql)
+        con.execute(con.render(sql))
         count = con.scalar("select count(*) from pub.action_unpaid_reminders")
         warehouse.publish(con, tables=["action_unpaid_reminders"])
     return count

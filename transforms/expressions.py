@@ -23,7 +23,7 @@ from sqlglot import exp
 from transforms import PROJECT_ROOT
 from transforms.errors import SegflowError
 from transforms.settings import load_yaml
-from transforms.sql import literal
+from transforms.sql import literal, ref, sub_unquoted
 
 ALLOWED_NODES = (
     exp.Column,
@@ -62,6 +62,8 @@ ALLOWED_NODES = (
     exp.Least,
     exp.Greatest,
 )
+# How the helpers' subqueries name the models they read while sqlglot builds them.
+MODEL_TABLE = "segflow_model__"
 ALLOWED_CASTS = {"DATE", "INT", "BIGINT", "DOUBLE", "DECIMAL", "VARCHAR", "TEXT"}
 HELPERS = {"has_tag", "in_segment", "days_since", "days_until"}
 
@@ -75,7 +77,7 @@ def feature_columns() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class CompiledExpression:
-    sql: str  # DuckDB SQL over a row of customer_features (aliased `f`)
+    sql: str  # DuckDB SQL over a row of customer_features (aliased `f`), models named by sql.ref()
     tags: tuple[tuple[str | None, str], ...]  # (group or None, tag) named by has_tag()
     segments: tuple[tuple[str, str], ...]  # (model, segment) named by in_segment()
 
@@ -160,7 +162,7 @@ def compile_expression(
             tags.append((group, tag))
             condition = f"t.tag = {literal(tag)}" + (f" and t.tag_group = {literal(group)}" if group else "")
             return sqlglot.parse_one(
-                f"f.customer_key in (select t.customer_key from pub.customer_tags as t where {condition})"
+                f"f.customer_key in (select t.customer_key from {MODEL_TABLE}customer_tags as t where {condition})"
             )
         if len(values) != 2:
             raise _refuse(where, text, node.sql(), "in_segment('model', 'segment')")
@@ -168,9 +170,12 @@ def compile_expression(
             raise _refuse(where, text, node.sql(), f"no segment '{values[1]}' in model '{values[0]}'")
         segments.append((values[0], values[1]))
         return sqlglot.parse_one(
-            "f.customer_key in (select s.customer_key from pub.customer_segments as s "
+            f"f.customer_key in (select s.customer_key from {MODEL_TABLE}customer_segments as s "
             f"where s.model = {literal(values[0])} and s.segment = {literal(values[1])})"
         )
 
-    compiled = tree.transform(check, copy=True)
-    return CompiledExpression(sql=compiled.sql(dialect="duckdb"), tags=tuple(tags), segments=tuple(segments))
+    compiled = tree.transform(check, copy=True).sql(dialect="duckdb")
+    # The helpers' tables become model references for the runner (or a reader) to resolve; column
+    # names are checked against the features and literals are left alone.
+    compiled = sub_unquoted(rf"\b{MODEL_TABLE}(\w+)", lambda found: ref(found.group(1)), compiled)
+    return CompiledExpression(sql=compiled, tags=tuple(tags), segments=tuple(segments))

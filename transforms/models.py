@@ -24,6 +24,7 @@ import jinja2
 from transforms import PROJECT_ROOT
 from transforms.engines import DatabaseError, OutOfMemoryError, Session
 from transforms.errors import SegflowError
+from transforms.sql import render_refs
 from transforms.steps import step_of
 
 SQL_DIR = PROJECT_ROOT / "sql"
@@ -117,17 +118,21 @@ class Project:
                 templates[model.name] = _compile(env, model)
                 model.config = self._read_config(templates[model.name])
         for model in self.models.values():
-            if model.python is not None or model.template is None:
-                # Python models and SQL generated from the business YAML declare their inputs.
-                model.deps = set(model.declared_deps)
+            if model.python is not None:
+                model.deps = set(model.declared_deps)  # Python models declare what they read
+                continue
+            if model.template is None:
+                # SQL generated from the business YAML names its inputs with sql.ref().
+                deps = set(model.declared_deps)
+                model.sql = render_refs(
+                    model.sql, lambda name, _deps=deps, _model=model: self._ref(_model, name, _deps)
+                )
+                model.deps = deps
                 continue
             deps: set[str] = set()
 
             def ref(name: str, _deps=deps, _model=model) -> str:
-                if name not in self.models:
-                    raise SegflowError(f"{_model.path or _model.name}: ref('{name}') names no model")
-                _deps.add(name)
-                return self.models[name].relation
+                return self._ref(_model, name, _deps)
 
             def source(name: str) -> str:
                 return f"raw.{name}"
@@ -144,6 +149,13 @@ class Project:
             except jinja2.TemplateError as exc:
                 raise SegflowError(f"{model.path or model.name}: {exc}") from exc
             model.deps = deps
+
+    def _ref(self, model: Model, name: str, deps: set[str]) -> str:
+        """Where model `name` lives, recorded as a dependency of `model`."""
+        if name not in self.models:
+            raise SegflowError(f"{model.path or model.name}: ref('{name}') names no model")
+        deps.add(name)
+        return self.models[name].relation
 
     def _read_config(self, template: jinja2.Template) -> dict[str, Any]:
         config: dict[str, Any] = {}

@@ -28,7 +28,7 @@ from transforms.expressions import compile_expression
 from transforms.ingest import file_sha256
 from transforms.schema import IDENTIFIER_TYPES
 from transforms.settings import Settings, load_yaml
-from transforms.sql import literal
+from transforms.sql import literal, ref
 
 FORMATS = ("csv", "parquet", "xlsx")
 LOG_TABLES = ("audience_pack_exports", "audience_pack_members")
@@ -155,11 +155,11 @@ def _audience_sql(pack: Pack) -> str:
     )
     reachable = " or ".join(f"contacts.{kind} is not null" for kind in pack.contact_fields)
     return f"""
-with members as (select f.* from pub.customer_features as f where {pack.sql}),
+with members as (select f.* from {ref("customer_features")} as f where {pack.sql}),
 ranked_identifiers as (
     select customer_key, id_type, id_value,
         row_number() over (partition by customer_key, id_type order by first_seen_at, id_value) as contact_rank
-    from pub.customer_identifiers
+    from {ref("customer_identifiers")}
 ),
 contacts as (select customer_key, {contacts} from ranked_identifiers group by customer_key)
 select f.customer_key, f.as_of_date,
@@ -210,7 +210,7 @@ def _audience_counts(con: Session) -> dict:
 
 def preview(settings: Settings, pack: Pack, sample: int = 5) -> dict:
     with open_warehouse(settings).read() as con:
-        con.execute(f"create temp table audience as {_audience_sql(pack)}")
+        con.execute(f"create temp table audience as {con.render(_audience_sql(pack))}")
         counts = _audience_counts(con)
         rows = con.execute(
             f"select customer_key, {', '.join(pack.contact_fields)} from audience "
@@ -221,8 +221,10 @@ def preview(settings: Settings, pack: Pack, sample: int = 5) -> dict:
             if other.name == pack.name:
                 continue
             overlaps[other.name] = con.scalar(
-                f"select count(*) from audience as a where a.customer_key in (select f.customer_key "
-                f"from pub.customer_features as f where {other.sql})"
+                con.render(
+                    f"select count(*) from audience as a where a.customer_key in (select f.customer_key "
+                    f"from {ref('customer_features')} as f where {other.sql})"
+                )
             )
     as_of = counts["as_of"]
     samples = [
@@ -296,9 +298,9 @@ class ExportPlan:
 
 
 def plan_export(con: Session, pack: Pack, hashed: bool, delta: bool) -> ExportPlan:
-    con.execute(f"create temp table audience as {_audience_sql(pack)}")
+    con.execute(f"create temp table audience as {con.render(_audience_sql(pack))}")
     counts = _audience_counts(con)
-    as_of = con.scalar("select max(as_of_date) from pub.customer_features")
+    as_of = con.scalar(con.render(f"select max(as_of_date) from {ref('customer_features')}"))
     previous, sequence = None, 0
     if con.table_exists("pub", "audience_pack_members"):
         previous = con.scalar(

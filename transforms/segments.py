@@ -14,7 +14,7 @@ from transforms.expressions import compile_expression
 from transforms.models import Model
 from transforms.rules import Rule, first_match, rule_report_sql
 from transforms.settings import Settings, load_yaml
-from transforms.sql import literal
+from transforms.sql import literal, ref
 
 RFM8_SEGMENTS = {
     (True, True, True): ("important_value", "重要价值"),
@@ -150,7 +150,7 @@ def _model_sql(model: SegmentModel, as_of_date: str) -> str:
     if model.type == "rules":
         segment = first_match(model.rules, model.otherwise[0])
         label = first_match(model.rules, model.otherwise[1], "label")
-        return f"select {head}, {segment} as segment, {label} as segment_label, {no_scores} from pub.customer_features as f"
+        return f"select {head}, {segment} as segment, {label} as segment_label, {no_scores} from {ref('customer_features')} as f"
     if model.type == "rfm":
         scores = ", ".join(_score(column, score, model.config) for column, score in RFM_INPUTS.items())
         segment = first_match(model.rules, model.otherwise[0])
@@ -160,8 +160,8 @@ def _model_sql(model: SegmentModel, as_of_date: str) -> str:
             f"case when f.customer_key is null then {literal(model.otherwise[0])} else {segment} end as segment, "
             f"case when f.customer_key is null then {literal(model.otherwise[1])} else {label} end as segment_label, "
             "f.r_score, f.f_score, f.m_score "
-            "from pub.customer_features as base left join ("
-            f"select customer_key, {scores} from pub.customer_features where order_count > 0"
+            f"from {ref('customer_features')} as base left join ("
+            f"select customer_key, {scores} from {ref('customer_features')} where order_count > 0"
             ") as f on base.customer_key = f.customer_key"
         )
     if model.type == "rfm8":
@@ -192,9 +192,9 @@ def _model_sql(model: SegmentModel, as_of_date: str) -> str:
             "features.recency_days < averages.recency as r_high, "
             "features.order_count > averages.frequency as f_high, "
             "features.total_spend > averages.monetary as m_high "
-            "from pub.customer_features as features cross join ("
+            f"from {ref('customer_features')} as features cross join ("
             "select avg(recency_days) as recency, avg(order_count) as frequency, avg(total_spend) as monetary "
-            "from pub.customer_features where order_count > 0) as averages"
+            f"from {ref('customer_features')} where order_count > 0) as averages"
             ") as f"
         )
     a_share, b_share = float(model.config.get("a_share", 0.8)), float(model.config.get("b_share", 0.95))
@@ -211,7 +211,7 @@ def _model_sql(model: SegmentModel, as_of_date: str) -> str:
         f"select {head}, {klass} as segment, {label} as segment_label, {no_scores} from ("
         "select customer_key, total_spend, "
         "sum(total_spend) over (order by total_spend desc, customer_key rows between unbounded preceding and current row)"
-        " - total_spend as spend_before, sum(total_spend) over () as overall from pub.customer_features) as f"
+        f" - total_spend as spend_before, sum(total_spend) over () as overall from {ref('customer_features')}) as f"
     )
 
 
@@ -223,7 +223,7 @@ def segment_models(settings: Settings, variables: dict) -> list[Model]:
         rule_report_sql(
             {"model": m.name},
             m.rules,
-            "pub.customer_features as f" if m.type == "rules" else _rfm_scored(m),
+            f"{ref('customer_features')} as f" if m.type == "rules" else _rfm_scored(m),
             m.otherwise[0],
         )
         for m in models
@@ -231,11 +231,9 @@ def segment_models(settings: Settings, variables: dict) -> list[Model]:
     ]
     report_sql = f"select {as_of_date} as as_of_date, * from ({' union all '.join(reports)}) as report"
     return [
-        Model(name="customer_segments", layer="marts", sql=union, declared_deps=("customer_features",)),
+        Model(name="customer_segments", layer="marts", sql=union),
         Model(name="segment_catalog", layer="marts", sql=segment_catalog_sql(models)),
-        Model(
-            name="segment_rule_report", layer="marts", sql=report_sql, declared_deps=("customer_features",)
-        ),
+        Model(name="segment_rule_report", layer="marts", sql=report_sql),
     ]
 
 
@@ -253,4 +251,4 @@ def segment_catalog_sql(models: list[SegmentModel]) -> str:
 
 def _rfm_scored(model: SegmentModel) -> str:
     scores = ", ".join(_score(column, score, model.config) for column, score in RFM_INPUTS.items())
-    return f"(select customer_key, {scores} from pub.customer_features where order_count > 0) as f"
+    return f"(select customer_key, {scores} from {ref('customer_features')} where order_count > 0) as f"

@@ -15,7 +15,7 @@ from transforms.models import Model
 from transforms.rules import Rule, first_match, rule_report_sql
 from transforms.segments import load_segment_models
 from transforms.settings import Settings, load_yaml
-from transforms.sql import literal
+from transforms.sql import literal, ref
 
 SOURCES = ("rules", "bands", "values", "questionnaire", "content", "manual")
 TAG_SOURCE_KIND = {
@@ -146,7 +146,7 @@ def _check_group(group: TagGroup, where: str, known_segments) -> None:
 
 def _group_select(group: TagGroup, as_of: str, date_before) -> str:
     """SELECT customer_key, tag for one group."""
-    features = "pub.customer_features as f"
+    features = f"{ref('customer_features')} as f"
     config = group.config
     if group.source == "rules" and not group.multi:
         return (
@@ -188,7 +188,7 @@ def _group_select(group: TagGroup, as_of: str, date_before) -> str:
         latest_answers = (
             f"select customer_no, tag from (select customer_no, {tag} as tag, row_number() over ("
             "partition by customer_no order by occurred_at desc, answer) as answer_rank "
-            "from int.int_customer_events where event_type = 'questionnaire' "
+            f"from {ref('int_customer_events')} where event_type = 'questionnaire' "
             f"and question = {literal(config['question'])}) as answers where answer_rank = 1 and tag is not null"
         )
         return with_customer_key(latest_answers, "tag")
@@ -202,7 +202,7 @@ def _group_select(group: TagGroup, as_of: str, date_before) -> str:
             else f"sum(coalesce(duration_seconds, 0)) >= {int(config['min_seconds'])}"
         )
         topic_views = (
-            f"select customer_no, case topic {renamed} end as tag from int.int_customer_events "
+            f"select customer_no, case topic {renamed} end as tag from {ref('int_customer_events')} "
             f"where event_type = 'content_view' and event_date >= {date_before(window)} "
             f"and topic in ({', '.join(literal(t) for t in topics)}) group by customer_no, topic having {threshold}"
         )
@@ -211,7 +211,7 @@ def _group_select(group: TagGroup, as_of: str, date_before) -> str:
     return (
         "select customer_key, tag from (select owners.customer_key, manual.tag, manual.action, row_number() over ("
         "partition by owners.customer_key, manual.tag order by manual.tagged_at desc, manual.record_no desc"
-        ") as action_rank from stg.stg_manual_tags as manual inner join int.int_record_customers as owners "
+        f") as action_rank from {ref('stg_manual_tags')} as manual inner join {ref('int_record_customers')} as owners "
         "on owners.record_kind = 'manual_tag' and manual.record_no = owners.record_no "
         f"where manual.tag_group = {manual_group}) as actions where action_rank = 1 and action = 'add'"
     )
@@ -224,7 +224,7 @@ def with_customer_key(by_customer_no: str, column: str) -> str:
     """
     return (
         f"select customers.customer_key, grouped.{column} from ({by_customer_no}) as grouped "
-        "inner join int.int_customers as customers on grouped.customer_no = customers.customer_no"
+        f"inner join {ref('int_customers')} as customers on grouped.customer_no = customers.customer_no"
     )
 
 
@@ -238,30 +238,21 @@ def tag_models(settings: Settings, variables: dict) -> list[Model]:
         for g in catalog.groups
     ]
     tags_sql = "\nunion all\n".join(parts)
-    deps = (
-        "customer_features",
-        "customer_segments",
-        "int_customer_events",
-        "int_customers",
-        "stg_manual_tags",
-        "int_record_customers",
-    )
     single = [g for g in catalog.groups if not g.multi]
     wide_columns = ", ".join(
         f'max(case when t.tag_group = {literal(g.name)} then t.tag end) as "{g.name}"' for g in single
     )
     wide_sql = (
-        f"select f.customer_key, {as_of} as as_of_date, {wide_columns} from pub.customer_features as f "
-        "left join pub.customer_tags as t on f.customer_key = t.customer_key group by f.customer_key"
+        f"select f.customer_key, {as_of} as as_of_date, {wide_columns} from {ref('customer_features')} as f "
+        f"left join {ref('customer_tags')} as t on f.customer_key = t.customer_key group by f.customer_key"
     )
     return [
-        Model(name="customer_tags", layer="marts", sql=tags_sql, declared_deps=deps),
-        Model(name="customer_tags_wide", layer="marts", sql=wide_sql, declared_deps=("customer_tags",)),
+        Model(name="customer_tags", layer="marts", sql=tags_sql),
+        Model(name="customer_tags_wide", layer="marts", sql=wide_sql),
         Model(
             name="tag_report",
             layer="marts",
             sql=_report_sql(catalog, as_of, variables["date_before"]),
-            declared_deps=("customer_tags", "customer_features", "stg_manual_tags"),
         ),
     ]
 
@@ -288,7 +279,7 @@ def _report_sql(catalog: Catalog, as_of: str, date_before) -> str:
         for g in catalog.groups
     )
     overlap_parts = [
-        rule_report_sql({"tag_group": g.name}, g.rules, "pub.customer_features as f", None)
+        rule_report_sql({"tag_group": g.name}, g.rules, f"{ref('customer_features')} as f", None)
         for g in catalog.groups
         if g.source == "rules" and not g.multi
     ]
@@ -297,10 +288,10 @@ def _report_sql(catalog: Catalog, as_of: str, date_before) -> str:
     )
     stale_before = date_before(catalog.manual_stale_days)
     return f"""
-with customers as (select count(*) as total from pub.customer_features),
+with customers as (select count(*) as total from {ref("customer_features")}),
 held as (
     select tag_category, tag_group, tag, source, count(*) as members
-    from pub.customer_tags group by tag_category, tag_group, tag, source
+    from {ref("customer_tags")} group by tag_category, tag_group, tag, source
 ),
 catalog_groups as ({groups}),
 tags as (
@@ -313,12 +304,12 @@ tags as (
         on held.tag_group = declared.tag_group and held.tag = declared.tag
 ),
 group_members as (
-    select tag_group, count(distinct customer_key) as group_members from pub.customer_tags group by tag_group
+    select tag_group, count(distinct customer_key) as group_members from {ref("customer_tags")} group by tag_group
 ),
 rule_overlaps as ({overlaps}),
 manual_touch as (
     select tag_group, tag, cast(max(tagged_at) as date) as last_touched_date
-    from stg.stg_manual_tags group by tag_group, tag
+    from {ref("stg_manual_tags")} group by tag_group, tag
 )
 select
     {as_of} as as_of_date,

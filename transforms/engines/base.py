@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from transforms.settings import Settings
+from transforms.sql import render_refs
 
 
 class Session(ABC):
@@ -79,6 +80,10 @@ class Session(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def render(self, sql: str) -> str:
+        """SQL that names published tables with sql.ref(), as this session reaches them (schema pub)."""
+        return render_refs(sql, lambda model: f"pub.{model}")
 
     def fetch_dicts(self, sql: str, params: list | None = None) -> list[dict]:
         cursor = self.execute(sql, params or [])
