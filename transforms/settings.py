@@ -51,6 +51,21 @@ def _merge(defaults: dict, overrides: dict) -> dict:
     return merged
 
 
+def config_path(folder: Path, name: str) -> Path:
+    """A business config file of a brand's folder. A missing one is an error: falling back to the
+    shipped demo files would build the demo catalog and export the demo packs for a brand whose
+    file is missing or misnamed."""
+    path = folder / name
+    if path.exists():
+        return path
+    misnamed = sorted(p.name for p in folder.glob(f"{Path(name).stem}.*") if p.name != name)
+    hint = f"found {misnamed[0]}: rename it {name}" if misnamed else "copy it from the shipped files"
+    raise SegflowError(
+        f"{path}: file not found in the config folder ({hint}; `segflow init-config DIR` "
+        "writes a complete starting folder)"
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     """The business settings plus where things are. One instance per command."""
@@ -65,18 +80,7 @@ class Settings:
         if not config_dir.is_dir():
             raise SegflowError(f"{config_dir}: config folder not found (set --config or SEGFLOW_CONFIG)")
         shipped = load_yaml(SHIPPED_CONFIG_DIR / "settings.yml")
-        own_path = config_dir / "settings.yml"
-        if not own_path.exists():
-            misnamed = sorted(p.name for p in config_dir.glob("settings.*"))
-            hint = (
-                f"found {misnamed[0]}: rename it settings.yml"
-                if misnamed
-                else "an empty file keeps every default"
-            )
-            raise SegflowError(
-                f"{own_path}: file not found in the config folder ({hint}; `segflow init-config DIR` "
-                "writes a complete starting folder)"
-            )
+        own_path = config_path(config_dir, "settings.yml")
         values = _merge(shipped, load_yaml(own_path))
         try:
             ZoneInfo(values["business_timezone"])
@@ -101,18 +105,8 @@ class Settings:
         return self.values["business_timezone"]
 
     def config_file(self, name: str) -> Path:
-        """A business config file from the config folder. A brand's folder must hold each file it
-        is asked for: falling back to the shipped demo files would build the demo catalog and
-        export the demo packs for a brand whose file is missing or misnamed."""
-        own = self.config_dir / name
-        if own.exists():
-            return own
-        misnamed = [p.name for p in self.config_dir.glob(f"{Path(name).stem}.*") if p.name != name]
-        hint = f"found {misnamed[0]}: rename it {name}" if misnamed else "copy it from the shipped files"
-        raise SegflowError(
-            f"{own}: file not found in the config folder ({hint}; `segflow init-config DIR` "
-            "writes a complete starting folder)"
-        )
+        """A business config file from the config folder (config_path)."""
+        return config_path(self.config_dir, name)
 
     def today(self) -> date:
         return datetime.now(ZoneInfo(self.timezone)).date()

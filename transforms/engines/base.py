@@ -2,8 +2,7 @@
 
 A `Warehouse` opens sessions (`work()` to write, `read()` for the published tables) and publishes;
 a `Session` runs SQL and moves Arrow data in and out. Each engine (one module beside this one)
-answers these with its driver; no module outside this package imports a driver. Engines state
-what they can do as class constants, so callers test a capability, not an engine's name.
+answers these with its driver; no module outside this package imports a driver.
 """
 
 from __future__ import annotations
@@ -78,9 +77,6 @@ class Session(ABC):
         publish copies only what changed keep the list. Called inside the model's transaction."""
         return None  # publishing copies whole tables unless an engine says otherwise
 
-    @abstractmethod
-    def close(self) -> None: ...
-
     def render(self, sql: str) -> str:
         """SQL that names published tables with sql.ref(), as this session reaches them (schema pub)."""
         return render_refs(sql, lambda model: f"pub.{model}")
@@ -108,11 +104,6 @@ class Session(ABC):
 
 class Warehouse(ABC):
     """Where segflow writes (the work database) and what readers see (the published tables)."""
-
-    # Capabilities (SQLMesh-style class constants): what callers may rely on.
-    dialect: str = ""
-    single_writer: bool = False  # one writing process at a time (a DuckDB file)
-    transactional_ddl: bool = True
 
     def __init__(self, settings: Settings):
         self.settings = settings

@@ -125,15 +125,8 @@ class DuckDBSession(Session):
             params,
         )
 
-    def close(self) -> None:
-        self.con.close()
-
 
 class DuckDBWarehouse(Warehouse):
-    dialect = "duckdb"
-    single_writer = True
-    transactional_ddl = True
-
     def __init__(self, settings: Settings):
         super().__init__(settings)
         self.published_path = duckdb_path_from_url(settings.warehouse_url)
