@@ -101,6 +101,11 @@ def test_reporting_commands_print_one_json_object(segments_built):
             "is a path, not a URL: use duckdb:////srv/brand.duckdb",
         ),
         (["ingest", "/no/such/file.csv", "--kind", "orders"], "/no/such/file.csv: file not found"),
+        (["dump", "no_such_table", "--out", "/tmp/x.parquet"], "table 'no_such_table' is not published"),
+        (
+            ["dump", "customer_features", "--out", "/tmp/x.xlsx"],
+            "--out /tmp/x.xlsx: name a .parquet or .csv file",
+        ),
     ],
 )
 def test_failures_exit_non_zero_with_one_line_reason(segments_built, args, says):
@@ -228,3 +233,21 @@ def test_every_published_table_and_column_says_what_it_means(segments_built, tmp
         "select column_comment from information_schema.columns "
         "where table_name = 'customer_features_history' and column_name = 'recency_days'",
     ) == [("D minus last_order_date (an order yesterday gives 1)",)]
+
+
+def test_dump_writes_a_published_table_to_parquet_and_csv(segments_built, tmp_path):
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    expected = sorted(
+        published_rows(segments_built, "select customer_key, order_count from customer_features")
+    )
+    for name in ("features.parquet", "features.csv"):
+        completed = run(segments_built, "dump", "customer_features", "--out", str(tmp_path / name), "--json")
+        assert completed.returncode == 0, completed.stderr
+        assert json.loads(completed.stdout)["rows"] == len(expected)
+        table = (pq.read_table if name.endswith("parquet") else pacsv.read_csv)(tmp_path / name)
+        assert (
+            sorted(zip(table["customer_key"].to_pylist(), table["order_count"].to_pylist(), strict=True))
+            == expected
+        )

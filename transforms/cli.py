@@ -68,6 +68,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dump(args: argparse.Namespace) -> int:
+    from transforms.dump import dump
+
+    result = dump(_settings(args), args.table, Path(args.out))
+    emit(args, result, [result])
+    return 0
+
+
 def cmd_init_config(args: argparse.Namespace) -> int:
     from transforms.settings import init_config
 
@@ -122,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=7)
     generate.add_argument("--format", choices=["csv", "parquet"], default="csv")
     generate.set_defaults(func=cmd_generate)
+
+    dump = commands.add_parser("dump", parents=[common], help="a published table to a Parquet or CSV file")
+    dump.add_argument("table", help="a published table, e.g. customer_features")
+    dump.add_argument("--out", required=True, help="FILE.parquet or FILE.csv")
+    dump.set_defaults(func=cmd_dump)
 
     init = commands.add_parser(
         "init-config", parents=[common], help="copy the shipped business config into a folder of yours"

@@ -17,14 +17,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from transforms import PROJECT_ROOT
 from transforms.delivery import Webhook, credentials, deliver, parse_destination
 from transforms.engines import Session, open_warehouse
 from transforms.errors import SegflowError
 from transforms.expressions import compile_expression
+from transforms.files_out import write_atomically
 from transforms.ingest import file_sha256
 from transforms.schema import IDENTIFIER_TYPES
 from transforms.settings import Settings, load_yaml
@@ -263,24 +262,6 @@ class ExportResult:
     delivered_batches: int | None = None
 
 
-def _write_atomically(table: pa.Table, path: Path, file_format: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    if file_format == "csv":
-        pacsv.write_csv(table, temporary)
-    elif file_format == "parquet":
-        pq.write_table(table, temporary)
-    else:
-        from openpyxl import Workbook
-
-        book = Workbook(write_only=True)
-        sheet = book.create_sheet("members")
-        sheet.append(table.column_names)
-        for row in zip(*(column.to_pylist() for column in table.columns), strict=True):
-            sheet.append(list(row))
-        book.save(temporary)
-    os.replace(temporary, path)
-
-
 @dataclass
 class ExportPlan:
     """Who an export holds, worked out from the published tables before anything is written."""
@@ -353,7 +334,7 @@ def plan_export(con: Session, pack: Pack, hashed: bool, delta: bool) -> ExportPl
 def _write_export(plan: ExportPlan, out_dir: Path, file_format: str, hashed: bool, exported_at: datetime):
     """The members file and its manifest, each written whole or not at all; returns both and the checksum."""
     path = out_dir / f"{plan.export_id}.{'delta.' if plan.is_delta else ''}{file_format}"
-    _write_atomically(plan.body, path, file_format)
+    write_atomically(plan.body, path, file_format)
     checksum = file_sha256(path)
     manifest = {
         "pack": plan.pack.name,
