@@ -84,7 +84,7 @@ def stitch(con: Session, variables: dict) -> str:
         f"as {record_type}) as record_index, "
         f"cast(edges.node_id as {'integer' if node_dtype is np.int32 else 'bigint'}) as node_id "
         f"from {edges} as edges "
-        f"anti join {junk} as junk on edges.node_id = junk.node_id"
+        f"where not exists (select 1 from {junk} as junk where junk.node_id = edges.node_id)"
     )
     record_index, node = links["record_index"], links["node_id"]
     del links
@@ -139,9 +139,7 @@ def stitch(con: Session, variables: dict) -> str:
 
 def record_labels(con: Session, variables: dict) -> str:
     """The `int_record_labels` model: the customer_no of every record that carries a usable identifier."""
-    if not con.scalar(
-        "select count(*) from duckdb_tables() where temporary and table_name = 'identity_record_labels'",
-    ):
+    if not con.temp_table_exists("identity_record_labels"):
         # The stitch leaves the labels in its connection, from graph tables that live only there.
         raise SegflowError("int_record_labels is built with int_identity: run the whole identity step")
     return RECORD_LABELS_SQL

@@ -205,11 +205,13 @@ def _origin(model: Model) -> str:
 
 
 def _drop_relation(con: Session, model: Model) -> None:
+    """Cascade: on engines that bind views to tables (PostgreSQL) the views reading this model go
+    too; they are models built after it, so the build recreates them."""
     kind = con.relation_kind(model.schema, model.name)
     if kind == "VIEW":
-        con.execute(f"drop view {model.schema}.{model.name}")
+        con.execute(f"drop view {model.schema}.{model.name} cascade")
     elif kind:
-        con.execute(f"drop table {model.schema}.{model.name}")
+        con.execute(f"drop table {model.schema}.{model.name} cascade")
 
 
 def _swap_in(con: Session, model: Model, build_sql: str) -> None:

@@ -145,7 +145,7 @@ def resolve_pack(settings: Settings, name: str | None, where: str | None) -> Pac
     return packs[name]
 
 
-def _audience_sql(pack: Pack) -> str:
+def _audience_sql(pack: Pack, con: Session) -> str:
     """Every member with why they are suppressed (or null) and whether they are held out."""
     consent = "or f.marketing_consent is null" if pack.require_consent else ""
     contacts = ", ".join(
@@ -167,7 +167,7 @@ select f.customer_key, f.as_of_date,
         when f.marketing_consent = false {consent} then 'no_consent'
         when not ({reachable}) or contacts.customer_key is null then 'no_contact_field'
     end as suppressed_reason,
-    md5_number({literal(pack.name + ":")} || f.customer_key) % 10000 < {round(pack.holdout_share * 10000)}
+    {con.hash_bucket(f"{literal(pack.name + ':')} || f.customer_key", 10000)} < {round(pack.holdout_share * 10000)}
         as in_holdout,
     {", ".join(f"contacts.{kind}" for kind in IDENTIFIER_TYPES)}
 from members as f
@@ -209,7 +209,7 @@ def _audience_counts(con: Session) -> dict:
 
 def preview(settings: Settings, pack: Pack, sample: int = 5) -> dict:
     with open_warehouse(settings).read() as con:
-        con.execute(f"create temp table audience as {con.render(_audience_sql(pack))}")
+        con.execute(f"create temp table audience as {con.render(_audience_sql(pack, con))}")
         counts = _audience_counts(con)
         rows = con.execute(
             f"select customer_key, {', '.join(pack.contact_fields)} from audience "
@@ -279,7 +279,7 @@ class ExportPlan:
 
 
 def plan_export(con: Session, pack: Pack, hashed: bool, delta: bool) -> ExportPlan:
-    con.execute(f"create temp table audience as {con.render(_audience_sql(pack))}")
+    con.execute(f"create temp table audience as {con.render(_audience_sql(pack, con))}")
     counts = _audience_counts(con)
     as_of = con.scalar(con.render(f"select max(as_of_date) from {ref('customer_features')}"))
     previous, sequence = None, 0

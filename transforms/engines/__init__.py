@@ -10,14 +10,16 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from transforms.engines import duckdb as duckdb_engine
+from transforms.engines import postgres as postgres_engine
 from transforms.engines.base import Session, Warehouse
 from transforms.errors import SegflowError
 from transforms.settings import Settings
 
-DatabaseError = duckdb_engine.DATABASE_ERRORS
-OutOfMemoryError = duckdb_engine.OUT_OF_MEMORY_ERRORS
-MissingRelationError = duckdb_engine.MISSING_RELATION_ERRORS
-NOT_YET_SERVED = {"postgresql": "PostgreSQL", "spark": "Apache Spark", "sc": "Spark Connect"}
+DatabaseError = duckdb_engine.DATABASE_ERRORS + postgres_engine.DATABASE_ERRORS
+OutOfMemoryError = duckdb_engine.OUT_OF_MEMORY_ERRORS + postgres_engine.OUT_OF_MEMORY_ERRORS
+MissingRelationError = duckdb_engine.MISSING_RELATION_ERRORS + postgres_engine.MISSING_RELATION_ERRORS
+NOT_YET_SERVED = {"spark": "Apache Spark", "sc": "Spark Connect"}
+URLS = "duckdb:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB"
 
 __all__ = [
     "DatabaseError",
@@ -38,9 +40,9 @@ def open_warehouse(settings: Settings) -> Warehouse:
         )
     if scheme == "duckdb":
         return duckdb_engine.DuckDBWarehouse(settings)
+    if scheme in ("postgresql", "postgresql+psycopg", "postgres"):
+        return postgres_engine.PostgresWarehouse(settings)
     engine = NOT_YET_SERVED.get(scheme.split("+")[0])
     if engine:
-        raise SegflowError(
-            f"warehouse URL '{url}': {engine} is not served by this version yet; use duckdb:///PATH"
-        )
-    raise SegflowError(f"warehouse URL '{url}': unknown engine '{scheme}'; use duckdb:///PATH")
+        raise SegflowError(f"warehouse URL '{url}': {engine} is not served by this version yet; use {URLS}")
+    raise SegflowError(f"warehouse URL '{url}': unknown engine '{scheme}'; use {URLS}")

@@ -77,6 +77,20 @@ class Session(ABC):
         publish copies only what changed keep the list. Called inside the model's transaction."""
         return None  # publishing copies whole tables unless an engine says otherwise
 
+    def published_tables(self) -> list[str]:
+        """In a reader session: the names of the published tables, sorted."""
+        raise NotImplementedError
+
+    def temp_table_exists(self, name: str) -> bool:
+        return bool(
+            self.scalar("select count(*) from duckdb_tables() where temporary and table_name = ?", [name])
+        )
+
+    def hash_bucket(self, value_sql: str, buckets: int) -> str:
+        """SQL for a stable bucket 0..buckets-1 of a text value: the MD5 digest as a little-endian
+        integer, modulo buckets (holdout groups, so the same customers on every engine)."""
+        return f"(md5_number({value_sql}) % {buckets})"
+
     def render(self, sql: str) -> str:
         """SQL that names published tables with sql.ref(), as this session reaches them (schema pub)."""
         return render_refs(sql, lambda model: f"pub.{model}")
@@ -127,6 +141,15 @@ class Warehouse(ABC):
     @abstractmethod
     def read(self) -> contextlib.AbstractContextManager[Session]:
         """A read-only session on the published tables, by their bare names, as BI tools see them."""
+
+    @contextlib.contextmanager
+    def staging(self, work: Session) -> Iterator[Session]:
+        """Where ingest reads and types landing files: the work session itself where the engine
+        reads files natively; `hand_over` then moves the named temp tables into the work session."""
+        yield work
+
+    def hand_over(self, staging: Session, work: Session, tables: list[str]) -> None:
+        return None  # staged in the work session already
 
     @abstractmethod
     def publish(self, session: Session, tables: list[str] | None = None) -> list[str]:

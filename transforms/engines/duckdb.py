@@ -50,6 +50,27 @@ OUT_OF_MEMORY_ERRORS: tuple[type[BaseException], ...] = (duckdb.OutOfMemoryExcep
 MISSING_RELATION_ERRORS: tuple[type[BaseException], ...] = (duckdb.CatalogException,)
 
 
+def scratch_connection(settings: Settings, temp_dir: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that spills to `temp_dir`: where other engines read and type landing files."""
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(config=_config(settings, temp_dir))
+    con.execute(f"set TimeZone = '{settings.timezone}'")
+    return con
+
+
+def _config(settings: Settings, temp_dir: Path) -> dict:
+    return {
+        "memory_limit": str(settings.get("warehouse.duckdb_memory_limit")),
+        "threads": int(settings.get("warehouse.duckdb_threads")),
+        "temp_directory": str(temp_dir),
+        "preserve_insertion_order": True,
+        # The models' top-1 windows rank millions of partitions of one or two rows (versions of
+        # an order or a line). DuckDB rewrites a one-key top-1 window into an arg_max aggregate,
+        # which made int_customer_item_features 30% slower at 10M orders than the window.
+        "disabled_optimizers": "top_n_window_elimination",
+    }
+
+
 class DuckDBSession(Session):
     def __init__(self, con: duckdb.DuckDBPyConnection, published_catalog: str | None = None):
         self.con = con
@@ -64,6 +85,16 @@ class DuckDBSession(Session):
                 [self.published_catalog, name],
             )
         return super().relation_kind(schema, name)
+
+    def published_tables(self) -> list[str]:
+        return [
+            row[0]
+            for row in self.execute(
+                "select table_name from information_schema.tables where table_catalog = ? "
+                "and table_schema = 'main' order by 1",
+                [self.published_catalog],
+            ).fetchall()
+        ]
 
     def execute(self, sql: str, params: list | None = None):
         return self.con.execute(sql, params) if params else self.con.execute(sql)
@@ -194,16 +225,7 @@ class DuckDBWarehouse(Warehouse):
 
     def _config(self) -> dict:
         self.temp_dir.mkdir(parents=True, exist_ok=True)
-        return {
-            "memory_limit": str(self.settings.get("warehouse.duckdb_memory_limit")),
-            "threads": int(self.settings.get("warehouse.duckdb_threads")),
-            "temp_directory": str(self.temp_dir),
-            "preserve_insertion_order": True,
-            # The models' top-1 windows rank millions of partitions of one or two rows (versions of
-            # an order or a line). DuckDB rewrites a one-key top-1 window into an arg_max aggregate,
-            # which made int_customer_item_features 30% slower at 10M orders than the window.
-            "disabled_optimizers": "top_n_window_elimination",
-        }
+        return _config(self.settings, self.temp_dir)
 
     def publish(self, session: Session, tables: list[str] | None = None) -> list[str]:
         """Swap in a new published file.

@@ -98,18 +98,20 @@ def ingest(
         # of memory under a 600MB limit in its insert (40.6M under 5GB), and loaded when outside it.
         staged: list[StagedFiles] = []
         try:
-            for number, group in enumerate(to_load.values()):
-                staged += stage_files(
-                    con,
-                    group,
-                    kind,
-                    mapping,
-                    settings,
-                    batches,
-                    loaded_at,
-                    Path(workdir),
-                    f"landing_{number}",
-                )
+            with warehouse.staging(con) as staging:
+                for number, group in enumerate(to_load.values()):
+                    staged += stage_files(
+                        staging,
+                        group,
+                        kind,
+                        mapping,
+                        settings,
+                        batches,
+                        loaded_at,
+                        Path(workdir),
+                        f"landing_{number}",
+                    )
+                warehouse.hand_over(staging, con, [t for s in staged for t in s.tables])
             with con.transaction():
                 for files_of_scan in staged:
                     insert_staged(con, files_of_scan, kind, batches, loaded_at)

@@ -34,17 +34,19 @@ def assign_keys(
     Rows look their keys up in `landed_keys`, not `keys_table`: a lookup table sized by the batch,
     not by every key ever given (42M order ids by the eighth month of 100M orders a year)."""
     columns = ", ".join(natural_key)
+    same_key = " and ".join(f"given.{column} = landed.{column}" for column in natural_key)
     con.execute(
         f"create or replace temp table landed_natural_keys as select distinct {columns} from ({landed_sql})"
     )
     con.execute(
         f"insert into {keys_table} "
         f"select {columns}, (select coalesce(max({key}), 0) from {keys_table}) + row_number() over (order by {columns}) "
-        f"from landed_natural_keys anti join {keys_table} using ({columns})"
+        f"from landed_natural_keys as landed where not exists (select 1 from {keys_table} as given where {same_key})"
     )
     con.execute(
         f"create or replace temp table {landed_keys} as "
-        f"select {columns}, {key} from {keys_table} semi join landed_natural_keys using ({columns})"
+        f"select {columns}, {key} from {keys_table} as given "
+        f"where exists (select 1 from landed_natural_keys as landed where {same_key})"
     )
     con.execute("drop table landed_natural_keys")
 

@@ -64,9 +64,13 @@ class StagedFiles:
     results: list[FileResult]
     any_error: str
 
+    @property
+    def tables(self) -> list[str]:
+        return [f"{self.table}_checked", f"{self.table}_quarantine"]
+
     def drop(self, con: Session) -> None:
-        con.execute(f"drop table if exists {self.table}_checked")
-        con.execute(f"drop table if exists {self.table}_quarantine")
+        for table in self.tables:
+            con.execute(f"drop table if exists {table}")
 
 
 def stage_files(

@@ -1,0 +1,149 @@
+"""A throwaway PostgreSQL server in a folder: `make demo-postgres` and the tests start one.
+
+initdb into `<folder>/data`, listening on 127.0.0.1 only (a free port) and on a unix socket in the
+folder; started and stopped with pg_ctl. initdb refuses to run as root, so as root the server runs
+as the `postgres` system user (the one Debian's package creates), which then owns the folder.
+
+    python -m transforms.engines.local_postgres start FOLDER   # prints the warehouse URL
+    python -m transforms.engines.local_postgres stop FOLDER
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from transforms.errors import SegflowError
+
+DATABASE = "segflow"
+USER = "segflow"
+# The demo server keeps what it holds on a folder of the project: durability on power loss buys
+# nothing there, and fsync made each publish's schema swap several times slower.
+SERVER_SETTINGS = {
+    "listen_addresses": "127.0.0.1",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_connections": "50",
+    "shared_buffers": "256MB",
+    "work_mem": "64MB",
+    "maintenance_work_mem": "256MB",
+    "max_wal_size": "4GB",
+}
+
+
+def _binary(name: str) -> str:
+    found = shutil.which(name) or next(
+        iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None
+    )
+    if not found:
+        raise SegflowError(f"{name} not found: install PostgreSQL 15+ (apt-get install postgresql)")
+    return found
+
+
+def _run_as_owner(args: list[str], folder: Path) -> subprocess.CompletedProcess:
+    """Run a PostgreSQL binary as a user it accepts: as root, the postgres system user."""
+    if os.geteuid() != 0:
+        return subprocess.run(args, capture_output=True, text=True)
+    owner = pwd.getpwnam("postgres")
+
+    def become_postgres() -> None:
+        os.setgid(owner.pw_gid)
+        os.setuid(owner.pw_uid)
+
+    return subprocess.run(args, capture_output=True, text=True, preexec_fn=become_postgres, cwd="/")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def url(folder: Path) -> str:
+    port = (folder / "port").read_text().strip()
+    return f"postgresql+psycopg://{USER}@127.0.0.1:{port}/{DATABASE}"
+
+
+def start(folder: Path) -> str:
+    """Start the server in `folder` (creating it on first use) and return its warehouse URL."""
+    folder = folder.resolve()
+    data = folder / "data"
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam("postgres")
+        for path in [folder, *folder.rglob("*")]:
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+    if not (data / "PG_VERSION").exists():
+        done = _run_as_owner(
+            [
+                _binary("initdb"),
+                "-D",
+                str(data),
+                "-U",
+                USER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ],
+            folder,
+        )
+        if done.returncode:
+            raise SegflowError(f"initdb {data} failed: {done.stderr.strip().splitlines()[-1]}")
+    if (data / "postmaster.pid").exists() and (folder / "port").exists():
+        status = _run_as_owner([_binary("pg_ctl"), "-D", str(data), "status"], folder)
+        if status.returncode == 0:
+            return url(folder)
+    port = _free_port()
+    options = " ".join(f"-c {key}={value}" for key, value in SERVER_SETTINGS.items())
+    options += f" -p {port} -k {folder}"
+    done = _run_as_owner(
+        [_binary("pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w", "-o", options, "start"],
+        folder,
+    )
+    if done.returncode:
+        log = (folder / "server.log").read_text(errors="replace").strip().splitlines()[-1:]
+        raise SegflowError(f"pg_ctl start {data} failed: {(log or [done.stderr.strip()])[0]}")
+    (folder / "port").write_text(str(port))
+    _create_database(port)
+    return url(folder)
+
+
+def _create_database(port: int) -> None:
+    import psycopg  # noqa: PLC0415 (only the server's own setup needs the driver here)
+
+    with psycopg.connect(host="127.0.0.1", port=port, user=USER, dbname="postgres", autocommit=True) as con:
+        if not con.execute("select 1 from pg_database where datname = %s", [DATABASE]).fetchone():
+            con.execute(f"create database {DATABASE}")
+
+
+def stop(folder: Path) -> None:
+    data = folder.resolve() / "data"
+    if (data / "postmaster.pid").exists():
+        _run_as_owner([_binary("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], folder)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] not in ("start", "stop"):
+        print("usage: python -m transforms.engines.local_postgres start|stop FOLDER", file=sys.stderr)
+        return 2
+    try:
+        if argv[0] == "start":
+            print(start(Path(argv[1])))
+        else:
+            stop(Path(argv[1]))
+    except SegflowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

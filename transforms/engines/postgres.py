@@ -1,0 +1,478 @@
+"""The warehouse on a PostgreSQL 15+ server: segflow's schemas in one database, published tables in
+schema `segflow` (warehouse.published_schema).
+
+segflow writes in its own schemas (raw, stg, int, pub, meta) and readers never look there. A build
+publishes by copying the work `pub` tables into a fresh schema and renaming it over the published
+one in a transaction of two ALTER SCHEMA ... RENAME: they take no table locks, so neither a reader
+nor the publish waits on the other. A query running at that moment keeps reading the tables it
+opened; the next one finds the new schema. The replaced schema is dropped afterwards under a short
+lock_timeout; while a long reader still holds it the drop fails quietly and the next publish tries
+again, so an ACCESS EXCLUSIVE waiter never queues readers up behind it.
+
+Commands that publish only their own tables (ingest's quarantine, pack exports) swap those tables
+one by one inside a transaction that takes each table's lock with a short lock_timeout and retries.
+
+Files are read and typed by DuckDB in process (the same reader, rejects and line numbers as the
+embedded warehouse: transforms/engines/duckdb.py) and arrive with COPY.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+from psycopg import errors as pg_errors
+from sqlglot import exp
+
+from transforms.engines.base import Session, Warehouse
+from transforms.engines.duckdb import DuckDBSession, scratch_connection
+from transforms.engines.postgres_sql import generate, hash_bucket_sql, parse
+from transforms.errors import SegflowError
+from transforms.failpoints import failpoint
+from transforms.settings import DEFAULT_WAREHOUSE_PATH, Settings
+from transforms.sql import render_refs
+from transforms.table_docs import comment_statements
+
+SCHEMAS = ("raw", "stg", "int", "pub", "meta")
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (psycopg.Error,)
+OUT_OF_MEMORY_ERRORS: tuple[type[BaseException], ...] = (pg_errors.OutOfMemory, pg_errors.DiskFull)
+MISSING_RELATION_ERRORS: tuple[type[BaseException], ...] = (pg_errors.UndefinedTable,)
+# How long a publish's lock request waits before it lets readers through and tries again.
+LOCK_TIMEOUT_MS = 200
+PUBLISH_RETRY_SECONDS = float(os.environ.get("SEGFLOW_PUBLISH_RETRY_SECONDS", "900"))
+COPY_BATCH_ROWS = 200_000
+
+# PostgreSQL type oids -> Arrow types, for results; anything else arrives as text.
+ARROW_TYPES = {
+    16: pa.bool_(),
+    20: pa.int64(),
+    21: pa.int16(),
+    23: pa.int32(),
+    25: pa.string(),
+    1043: pa.string(),
+    700: pa.float32(),
+    701: pa.float64(),
+    1082: pa.date32(),
+    1114: pa.timestamp("us"),
+}
+
+
+def _arrow_type(column: psycopg.Column, timezone: str) -> pa.DataType | None:
+    """None: let Arrow infer it from the values (numeric without a declared precision)."""
+    if column.type_code == 1700:
+        precision, scale = column.precision, column.scale
+        return pa.decimal128(precision, scale or 0) if precision else None
+    if column.type_code == 1184:
+        return pa.timestamp("us", tz=timezone)
+    return ARROW_TYPES.get(column.type_code, pa.string())
+
+
+def _sql_type(arrow_type: pa.DataType) -> str:
+    """The column type a loaded Arrow column gets."""
+    if pa.types.is_dictionary(arrow_type):
+        return _sql_type(arrow_type.value_type)
+    if pa.types.is_boolean(arrow_type):
+        return "boolean"
+    if pa.types.is_integer(arrow_type):
+        return (
+            "bigint" if arrow_type.bit_width > 32 or pa.types.is_unsigned_integer(arrow_type) else "integer"
+        )
+    if pa.types.is_floating(arrow_type):
+        return "double precision"
+    if pa.types.is_decimal(arrow_type):
+        return f"numeric({arrow_type.precision}, {arrow_type.scale})"
+    if pa.types.is_date(arrow_type):
+        return "date"
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamptz" if arrow_type.tz else "timestamp"
+    return "text"
+
+
+class _Rows:
+    """What execute returns for statements the session answers itself (describe, by-name inserts)."""
+
+    def __init__(self, rows: list[tuple], names: list[str]):
+        self._rows = rows
+        self.description = [(name,) for name in names]
+        self.rowcount = len(rows)
+
+    def fetchall(self) -> list[tuple]:
+        return self._rows
+
+    def fetchone(self) -> tuple | None:
+        return self._rows[0] if self._rows else None
+
+
+class PostgresSession(Session):
+    def __init__(self, con: psycopg.Connection, timezone: str, published_schema: str | None = None):
+        self.con = con
+        self.timezone = timezone
+        # A reader's `pub.<table>` means the published schema (postgres_sql rewrites it).
+        self.published_schema = published_schema
+
+    # -- running SQL ---------------------------------------------------------------------------
+    def execute(self, sql: str, params: list | None = None):
+        result = None
+        for statement in parse(sql, self.published_schema):
+            result = self._execute_statement(statement, params)
+        return result
+
+    def _execute_statement(self, statement: exp.Expression, params: list | None):
+        if isinstance(statement, exp.Describe):
+            relation = statement.this.sql(dialect="postgres")
+            return _Rows(self._column_types(relation), ["column_name", "column_type"])
+        if isinstance(statement, exp.Create) and statement.args.get("replace"):
+            statement = statement.copy()
+            statement.set("replace", False)
+            self.con.execute(f"drop table if exists {statement.this.sql(dialect='postgres')}")
+        if isinstance(statement, exp.Insert) and statement.args.get("by_name"):
+            statement = self._insert_by_name(statement, params)
+        if isinstance(statement, exp.Command) and statement.name.lower() == "checkpoint":
+            return None
+        return self.con.execute(generate(statement, bool(params)), params or None)
+
+    def _insert_by_name(self, statement: exp.Insert, params: list | None) -> exp.Insert:
+        """insert ... by name: the select's columns named in the insert."""
+        select = statement.expression
+        probe = exp.select("*").from_(select.copy().subquery("by_name")).limit(0)
+        names = [
+            column.name
+            for column in self.con.execute(generate(probe, bool(params)), params or None).description
+        ]
+        statement = statement.copy()
+        statement.set("by_name", None)
+        target = statement.this if isinstance(statement.this, exp.Table) else statement.this.this
+        statement.set(
+            "this", exp.Schema(this=target, expressions=[exp.to_identifier(n, quoted=True) for n in names])
+        )
+        return statement
+
+    def fetch_arrow(self, sql: str, params: list | None = None) -> pa.Table:
+        cursor = self.execute(sql, params)
+        return self._arrow(cursor.description, cursor.fetchall())
+
+    def _arrow(self, description, rows: list[tuple]) -> pa.Table:
+        names = [column.name for column in description]
+        types = [_arrow_type(column, self.timezone) for column in description]
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+        arrays = [
+            pa.array(list(values), type=arrow_type) for values, arrow_type in zip(columns, types, strict=True)
+        ]
+        return pa.Table.from_arrays(arrays, names=_unique(names))
+
+    def fetch_numpy(self, sql: str) -> dict[str, np.ndarray]:
+        table = self.fetch_arrow(sql)
+        return {name: table.column(name).to_numpy() for name in table.column_names}
+
+    def fetch_batches(self, sql: str, rows: int) -> Iterator[pa.RecordBatch]:
+        """A server-side cursor (WITH HOLD, so it outlives the statement's transaction)."""
+        statements = parse(sql, self.published_schema)
+        cursor = self.con.cursor(name=f"segflow_batches_{id(self)}_{time.monotonic_ns()}", withhold=True)
+        try:
+            cursor.execute(generate(statements[-1], False))
+            while True:
+                chunk = cursor.fetchmany(rows)
+                if not chunk:
+                    break
+                yield from self._arrow(cursor.description, chunk).to_batches()
+        finally:
+            cursor.close()
+
+    # -- loading -------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def registered(self, name: str, data: Any) -> Iterator[None]:
+        """A temp table of that name holding the data, for the block."""
+        self._load_temp(name, data)
+        try:
+            yield
+        finally:
+            self.con.execute(f"drop table if exists {name}")
+
+    def _load_temp(self, name: str, data: Any) -> None:
+        if isinstance(data, pd.DataFrame):
+            data = pa.Table.from_pandas(data, preserve_index=False)
+        batches = data.to_batches(COPY_BATCH_ROWS) if isinstance(data, pa.Table) else data
+        schema = data.schema
+        columns = ", ".join(f'"{field.name}" {_sql_type(field.type)}' for field in schema)
+        self.con.execute(f"drop table if exists {name}")
+        self.con.execute(f"create temp table {name} ({columns})")
+        self.copy_into(name, batches, schema)
+
+    def copy_into(self, relation: str, batches, schema: pa.Schema) -> int:
+        """Arrow batches into a table with COPY (CSV written by Arrow: no Python per row)."""
+        names = ", ".join(f'"{field.name}"' for field in schema)
+        rows = 0
+        with self.con.cursor().copy(f"copy {relation} ({names}) from stdin with (format csv)") as copy:
+            for batch in batches:
+                if not batch.num_rows:
+                    continue
+                batch = pa.RecordBatch.from_arrays(
+                    [_copyable(column) for column in batch.columns], names=batch.schema.names
+                )
+                buffer = io.BytesIO()
+                pa_csv.write_csv(
+                    batch, buffer, pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+                )
+                copy.write(buffer.getvalue())
+                rows += batch.num_rows
+        return rows
+
+    def scan_files(self, name: str, paths: list[str], file_format: str) -> pa.Table | None:
+        raise SegflowError("PostgreSQL sessions do not read files: ingest stages them in DuckDB")
+
+    def drop_scan(self, name: str) -> None:
+        return None
+
+    # -- catalog -------------------------------------------------------------------------------
+    def columns(self, relation: str) -> list[str]:
+        return [name for name, _ in self._column_types(relation)]
+
+    def _column_types(self, relation: str) -> list[tuple[str, str]]:
+        return self.con.execute(
+            "select attname, format_type(atttypid, atttypmod) from pg_attribute "
+            "where attrelid = to_regclass(%s) and attnum > 0 and not attisdropped order by attnum",
+            [relation],
+        ).fetchall()
+
+    def relation_kind(self, schema: str, name: str) -> str | None:
+        if self.published_schema and schema == "pub":
+            schema = self.published_schema
+        return super().relation_kind(schema, name)
+
+    def published_tables(self) -> list[str]:
+        return [
+            row[0]
+            for row in self.con.execute(
+                "select table_name from information_schema.tables where table_schema = %s order by 1",
+                [self.published_schema],
+            ).fetchall()
+        ]
+
+    def temp_table_exists(self, name: str) -> bool:
+        return (
+            self.scalar(
+                "select count(*) from pg_tables where tablename = ? and schemaname like 'pg_temp%'", [name]
+            )
+            > 0
+        )
+
+    def hash_bucket(self, value_sql: str, buckets: int) -> str:
+        return hash_bucket_sql(value_sql, buckets)
+
+    def render(self, sql: str) -> str:
+        return render_refs(sql, lambda model: f"pub.{model}")
+
+
+def _copyable(column: pa.Array) -> pa.Array:
+    """A column as COPY's CSV reads it: dictionaries decoded, timestamps with their offset."""
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    return column
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    unique = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        unique.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return unique
+
+
+class PostgresWarehouse(Warehouse):
+    def __init__(self, settings: Settings):
+        super().__init__(settings)
+        url = settings.warehouse_url
+        parts = urlparse(url)
+        if not parts.path.strip("/"):
+            raise SegflowError(
+                f"warehouse URL '{url}': name a database, e.g. postgresql+psycopg://USER@HOST:5432/DB"
+            )
+        self.conninfo = url.replace(parts.scheme + "://", "postgresql://", 1)
+        self.published_schema = str(settings.get("warehouse.published_schema") or "segflow")
+        self.display = f"{parts.hostname}:{parts.port or 5432}/{parts.path.strip('/')}"
+
+    @property
+    def location(self) -> str:
+        return f"PostgreSQL {self.display}"
+
+    @property
+    def files_dir(self) -> Path:
+        """Data docs and the GE project: beside the default warehouse, in a folder per database."""
+        return DEFAULT_WAREHOUSE_PATH.parent / f"postgres-{self.display.replace('/', '-').replace(':', '-')}"
+
+    def _connect(self, doing: str) -> psycopg.Connection:
+        try:
+            # Prepared plans would outlive the tables a build replaces ("cached plan must not change result type").
+            return psycopg.connect(
+                self.conninfo, autocommit=True, application_name="segflow", prepare_threshold=None
+            )
+        except psycopg.OperationalError as exc:
+            raise SegflowError(
+                f"{self.location}: cannot connect for {doing} ({str(exc).strip().splitlines()[0]})"
+            ) from exc
+
+    @contextlib.contextmanager
+    def work(self, doing: str = "segflow", outcome: str = "published nothing") -> Iterator[PostgresSession]:
+        con = self._connect(doing)
+        try:
+            con.execute(f"set timezone = '{self.settings.timezone}'")
+            # One writer at a time, as on DuckDB: a session-level advisory lock, released on close.
+            deadline = time.monotonic() + PUBLISH_RETRY_SECONDS
+            while not con.execute("select pg_try_advisory_lock(hashtext('segflow writer'))").fetchone()[0]:
+                if time.monotonic() > deadline:
+                    raise SegflowError(
+                        f"{self.location}: another segflow command is writing to this warehouse and did not "
+                        f"finish within {PUBLISH_RETRY_SECONDS:.0f} s"
+                    )
+                time.sleep(0.5)
+            for schema in (*SCHEMAS, self.published_schema):
+                con.execute(f"create schema if not exists {schema}")
+            yield PostgresSession(con, self.settings.timezone)
+        except OUT_OF_MEMORY_ERRORS as exc:
+            where = "".join(f" in {note}" for note in getattr(exc, "__notes__", []))
+            raise SegflowError(
+                f"{doing} ran out of memory or disk{where} on {self.location} and {outcome} "
+                f"({str(exc).strip().splitlines()[0]})"
+            ) from exc
+        except psycopg.OperationalError as exc:
+            raise SegflowError(
+                f"{doing} lost its connection to {self.location} and {outcome} ({str(exc).strip().splitlines()[0]})"
+            ) from exc
+        finally:
+            con.close()
+
+    @contextlib.contextmanager
+    def staging(self, work: Session) -> Iterator[Session]:
+        """Files are typed in DuckDB in process; hand_over moves the result."""
+        con = scratch_connection(self.settings, self.files_dir / ".duckdb_tmp")
+        try:
+            yield DuckDBSession(con)
+        finally:
+            con.close()
+
+    def hand_over(self, staging: Session, work: Session, tables: list[str]) -> None:
+        for table in tables:
+            reader = staging.con.sql(f"select * from {table}").to_arrow_reader(COPY_BATCH_ROWS)
+            work._load_temp(table, reader)
+            staging.execute(f"drop table if exists {table}")
+
+    def publish(self, session: Session, tables: list[str] | None = None) -> list[str]:
+        con = session.con
+        work_tables = [
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'pub' "
+                "and table_type = 'BASE TABLE' order by table_name"
+            ).fetchall()
+        ]
+        published = {
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.tables where table_schema = %s",
+                [self.published_schema],
+            ).fetchall()
+        }
+        if tables is None or not published:
+            self._swap_schema(session, work_tables)
+            return work_tables
+        fresh = [t for t in tables if t in work_tables]
+        self._swap_tables(session, fresh)
+        return sorted(published | set(fresh))
+
+    def _copy(self, session: Session, schema: str, table: str, name: str) -> None:
+        session.con.execute(f"create table {schema}.{name} as select * from pub.{table}")
+        columns = session.columns(f"{schema}.{name}")
+        for statement in comment_statements(f"{schema}.{name}", table, columns):
+            session.execute(statement)
+
+    def _swap_schema(self, session: Session, tables: list[str]) -> None:
+        con = session.con
+        target = self.published_schema
+        self._drop_replaced(con)
+        building = f"{target}__building"
+        con.execute(f"drop schema if exists {building} cascade")
+        con.execute(f"create schema {building}")
+        for table in tables:
+            self._copy(session, building, table, table)
+        failpoint("publish:before_swap")
+        replaced = f"{target}__replaced_{time.time_ns()}"
+        with con.transaction():
+            con.execute(f"alter schema {target} rename to {replaced}")
+            con.execute(f"alter schema {building} rename to {target}")
+        failpoint("publish:after_swap")
+        self._drop_replaced(con)
+
+    def _drop_replaced(self, con: psycopg.Connection) -> None:
+        """Drop schemas replaced by earlier publishes; one a reader still holds waits for later."""
+        replaced = con.execute(
+            "select nspname from pg_namespace where nspname like %s",
+            [f"{self.published_schema}\\_\\_replaced\\_%"],
+        ).fetchall()
+        for (schema,) in replaced:
+            try:
+                with con.transaction():
+                    con.execute(f"set local lock_timeout = {LOCK_TIMEOUT_MS}")
+                    con.execute(f"drop schema {schema} cascade")
+            except (pg_errors.LockNotAvailable, pg_errors.DeadlockDetected):
+                pass
+
+    def _swap_tables(self, session: Session, tables: list[str]) -> None:
+        con = session.con
+        target = self.published_schema
+        for table in tables:
+            con.execute(f"drop table if exists {target}.{table}__next")
+            self._copy(session, target, table, f"{table}__next")
+        failpoint("publish:before_swap")
+        deadline = time.monotonic() + PUBLISH_RETRY_SECONDS
+        while True:
+            try:
+                with con.transaction():
+                    con.execute(f"set local lock_timeout = {LOCK_TIMEOUT_MS}")
+                    for table in tables:
+                        con.execute(f"drop table if exists {target}.{table}")
+                        con.execute(f"alter table {target}.{table}__next rename to {table}")
+                break
+            except pg_errors.LockNotAvailable as exc:
+                if time.monotonic() > deadline:
+                    raise SegflowError(
+                        f"{self.location}: readers held {', '.join(tables)} for {PUBLISH_RETRY_SECONDS:.0f} s; "
+                        "nothing published"
+                    ) from exc
+                time.sleep(0.5)
+        failpoint("publish:after_swap")
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[PostgresSession]:
+        con = self._connect("reading")
+        try:
+            con.execute(f"set timezone = '{self.settings.timezone}'")
+            exists = con.execute(
+                "select 1 from pg_namespace where nspname = %s", [self.published_schema]
+            ).fetchone()
+            if (
+                not exists
+                or not con.execute(
+                    "select 1 from information_schema.tables where table_schema = %s limit 1",
+                    [self.published_schema],
+                ).fetchone()
+            ):
+                raise SegflowError(
+                    f"{self.location}: nothing published yet; run `segflow ingest` and `segflow build` first"
+                )
+            con.execute("set default_transaction_read_only = on")
+            con.execute(f"set search_path = {self.published_schema}")
+            yield PostgresSession(con, self.settings.timezone, published_schema=self.published_schema)
+        finally:
+            con.close()
