@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -33,6 +38,45 @@ def make_settings(tmp_path: Path):
         config = write_config(tmp_path / f"config_{name}", overrides)
         url = f"duckdb:///{tmp_path / name / 'segflow.duckdb'}"
         return Settings.load(config, url)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL server for the session (initdb + pg_ctl on a free loopback port);
+    yields a function that makes a fresh database on it and returns its warehouse URL."""
+    from transforms.engines import local_postgres
+
+    try:
+        local_postgres.binary("initdb")
+    except Exception as exc:  # noqa: BLE001 - the message says what is missing
+        if os.environ.get("CI"):
+            raise  # make test installs PostgreSQL: CI must not skip these silently
+        pytest.skip(str(exc))
+    # Not under pytest's own temp folder: that is private to this user, and as root the server
+    # runs as the postgres user, who must reach its folder.
+    folder = Path(tempfile.mkdtemp(prefix="segflow-pg-"))
+    url = local_postgres.start(folder)
+    numbers = itertools.count()
+
+    def new_database() -> str:
+        name = f"test_{next(numbers)}"
+        local_postgres.create_database(folder, name)
+        return url.rsplit("/", 1)[0] + f"/{name}"
+
+    try:
+        yield new_database
+    finally:
+        local_postgres.stop(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def make_pg_settings(tmp_path: Path, postgres_server):
+    def make(overrides: dict | None = None, name: str = "pg") -> Settings:
+        config = write_config(tmp_path / f"config_{name}", overrides)
+        return Settings.load(config, postgres_server())
 
     return make
 
@@ -98,3 +142,18 @@ def segments_built(tmp_path_factory) -> Settings:
         ingest(settings, [FIXTURES / "segments" / f"{kind}.csv"], kind)
     build(settings, date(2026, 3, 10), run_checks=False)
     return settings
+
+
+def cli(settings, *args, failpoint: str | None = None, wait: bool = True):
+    env = {
+        **os.environ,
+        "SEGFLOW_WAREHOUSE": settings.warehouse_url,
+        "SEGFLOW_CONFIG": str(settings.config_dir),
+    }
+    env.pop("SEGFLOW_FAILPOINT", None)
+    if failpoint:
+        env["SEGFLOW_FAILPOINT"] = failpoint
+    command = [sys.executable, "-m", "transforms.cli", *args]
+    if not wait:
+        return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=False)

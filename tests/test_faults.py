@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import duckdb
 import pytest
 import yaml
 
-from tests.conftest import published_rows, work_rows
+from tests.conftest import cli, published_rows, work_rows
 from transforms.build import build
 from transforms.engines import duckdb as duckdb_engine
 from transforms.engines import open_warehouse
@@ -43,21 +42,6 @@ def digests(settings) -> dict[str, str]:
         return result
     finally:
         con.close()
-
-
-def cli(settings, *args, failpoint: str | None = None, wait: bool = True):
-    env = {
-        **os.environ,
-        "SEGFLOW_WAREHOUSE": settings.warehouse_url,
-        "SEGFLOW_CONFIG": str(settings.config_dir),
-    }
-    env.pop("SEGFLOW_FAILPOINT", None)
-    if failpoint:
-        env["SEGFLOW_FAILPOINT"] = failpoint
-    command = [sys.executable, "-m", "transforms.cli", *args]
-    if not wait:
-        return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
+
 from transforms.errors import SegflowError
 
 DATABASE = "segflow"
@@ -38,7 +40,7 @@ SERVER_SETTINGS = {
 }
 
 
-def _binary(name: str) -> str:
+def binary(name: str) -> str:
     found = shutil.which(name) or next(
         iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None
     )
@@ -80,10 +82,16 @@ def start(folder: Path) -> str:
         owner = pwd.getpwnam("postgres")
         for path in [folder, *folder.rglob("*")]:
             os.chown(path, owner.pw_uid, owner.pw_gid)
+        blocked = next((p for p in folder.parents if not os.stat(p).st_mode & 0o001), None)
+        if blocked:
+            raise SegflowError(
+                f"{folder}: the server runs as user postgres (initdb refuses root), who cannot enter "
+                f"{blocked}; use a folder outside it"
+            )
     if not (data / "PG_VERSION").exists():
         done = _run_as_owner(
             [
-                _binary("initdb"),
+                binary("initdb"),
                 "-D",
                 str(data),
                 "-U",
@@ -98,36 +106,36 @@ def start(folder: Path) -> str:
         if done.returncode:
             raise SegflowError(f"initdb {data} failed: {done.stderr.strip().splitlines()[-1]}")
     if (data / "postmaster.pid").exists() and (folder / "port").exists():
-        status = _run_as_owner([_binary("pg_ctl"), "-D", str(data), "status"], folder)
+        status = _run_as_owner([binary("pg_ctl"), "-D", str(data), "status"], folder)
         if status.returncode == 0:
             return url(folder)
     port = _free_port()
     options = " ".join(f"-c {key}={value}" for key, value in SERVER_SETTINGS.items())
     options += f" -p {port} -k {folder}"
     done = _run_as_owner(
-        [_binary("pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w", "-o", options, "start"],
+        [binary("pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w", "-o", options, "start"],
         folder,
     )
     if done.returncode:
         log = (folder / "server.log").read_text(errors="replace").strip().splitlines()[-1:]
         raise SegflowError(f"pg_ctl start {data} failed: {(log or [done.stderr.strip()])[0]}")
     (folder / "port").write_text(str(port))
-    _create_database(port)
+    create_database(folder, DATABASE)
     return url(folder)
 
 
-def _create_database(port: int) -> None:
-    import psycopg  # noqa: PLC0415 (only the server's own setup needs the driver here)
-
+def create_database(folder: Path, name: str) -> None:
+    """A database of that name on the folder's server, unless it has one."""
+    port = int((folder.resolve() / "port").read_text())
     with psycopg.connect(host="127.0.0.1", port=port, user=USER, dbname="postgres", autocommit=True) as con:
-        if not con.execute("select 1 from pg_database where datname = %s", [DATABASE]).fetchone():
-            con.execute(f"create database {DATABASE}")
+        if not con.execute("select 1 from pg_database where datname = %s", [name]).fetchone():
+            con.execute(f'create database "{name}"')
 
 
 def stop(folder: Path) -> None:
     data = folder.resolve() / "data"
     if (data / "postmaster.pid").exists():
-        _run_as_owner([_binary("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], folder)
+        _run_as_owner([binary("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], folder)
 
 
 def main(argv: list[str]) -> int:

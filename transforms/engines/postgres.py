@@ -471,7 +471,7 @@ class PostgresWarehouse(Warehouse):
                 raise SegflowError(
                     f"{self.location}: nothing published yet; run `segflow ingest` and `segflow build` first"
                 )
-            con.execute("set default_transaction_read_only = on")
+            # Not read-only: pack previews and exports keep their working sets in temp tables.
             con.execute(f"set search_path = {self.published_schema}")
             yield PostgresSession(con, self.settings.timezone, published_schema=self.published_schema)
         finally:

@@ -40,6 +40,8 @@ def _rewrite(node: exp.Expression, published_schema: str | None) -> exp.Expressi
         value = node.this if isinstance(node, exp.SHA2) else node.expressions[0]
         as_bytes = exp.func("convert_to", value.copy(), exp.Literal.string("UTF8"))
         return exp.func("encode", exp.func("sha256", as_bytes), exp.Literal.string("hex"))
+    elif isinstance(node, exp.Unhex):
+        return exp.Anonymous(this="decode", expressions=[node.this, exp.Literal.string("hex")])
     elif isinstance(node, exp.IntDiv):
         return exp.cast(exp.func("div", node.this, node.expression), exp.DataType.build("bigint"))
     elif isinstance(node, exp.Subquery) and not node.alias and isinstance(node.parent, (exp.From, exp.Join)):
@@ -72,7 +74,8 @@ def generate(statement: exp.Expression, with_parameters: bool) -> str:
 
 def hash_bucket_sql(value_sql: str, buckets: int) -> str:
     """DuckDB's md5_number(value) % buckets: the MD5 digest read as a little-endian 128-bit integer,
-    reduced byte by byte so that no 128-bit arithmetic is needed."""
-    digest = f"decode(md5({value_sql}), 'hex')"
+    reduced byte by byte so that no 128-bit arithmetic is needed. Written in segflow's dialect, as
+    every SQL the session runs: unhex becomes PostgreSQL's decode(..., 'hex')."""
+    digest = f"unhex(md5({value_sql}))"
     terms = [f"get_byte({digest}, {i}) * {pow(256, i, buckets)}" for i in range(16)]
     return f"(({' + '.join(terms)}) % {buckets})"

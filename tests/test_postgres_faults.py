@@ -1,0 +1,169 @@
+"""Faults on PostgreSQL: killed builds and ingests, readers in a loop and a long BI query during
+publishes, on a real throwaway server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import cli, work_rows
+from tests.published import published_tables
+from transforms.build import build
+from transforms.generate import generate
+from transforms.ingest import ingest_landing
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+D1, D2 = date(2026, 6, 1), date(2026, 6, 15)
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("pg_faults_landing")
+    generate(folder, orders=3_000, days=60, last_day=date(2026, 6, 20), seed=5)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def clean_at_d2(tmp_path_factory, postgres_server, landing):
+    """The published tables of an undisturbed warehouse built as of D1 then D2."""
+    from tests.conftest import write_config
+    from transforms.settings import Settings
+
+    config = write_config(tmp_path_factory.mktemp("pg_clean") / "config")
+    settings = Settings.load(config, postgres_server())
+    ingest_landing(settings, landing)
+    build(settings, D1)
+    build(settings, D2)
+    return published_tables(settings)
+
+
+@pytest.fixture
+def warehouse_at_d1(make_pg_settings, landing):
+    settings = make_pg_settings()
+    ingest_landing(settings, landing)
+    build(settings, D1)
+    return settings
+
+
+def test_killed_builds_leave_the_published_tables_whole_and_the_retry_is_exact(warehouse_at_d1, clean_at_d2):
+    before = published_tables(warehouse_at_d1)
+    for point in ("after:customer_features", "after:customer_tags", "publish:before_swap"):
+        killed = cli(warehouse_at_d1, "build", "--as-of", D2.isoformat(), failpoint=point)
+        assert killed.returncode == 137, (point, killed.stderr)
+        assert published_tables(warehouse_at_d1) == before, point
+    retried = cli(warehouse_at_d1, "build", "--as-of", D2.isoformat())
+    assert retried.returncode == 0, retried.stderr
+    assert published_tables(warehouse_at_d1) == clean_at_d2
+
+
+def test_killed_right_after_the_swap_readers_see_the_new_tables_and_the_retry_changes_nothing(
+    warehouse_at_d1, clean_at_d2
+):
+    killed = cli(warehouse_at_d1, "build", "--as-of", D2.isoformat(), failpoint="publish:after_swap")
+    assert killed.returncode == 137, killed.stderr
+    assert published_tables(warehouse_at_d1) == clean_at_d2
+    assert cli(warehouse_at_d1, "build", "--as-of", D2.isoformat()).returncode == 0
+    assert published_tables(warehouse_at_d1) == clean_at_d2
+    # The schemas replaced by publishes are gone once no reader holds them.
+    leftovers = work_rows(
+        warehouse_at_d1, "select nspname from pg_namespace where nspname like 'segflow\\_\\_%' order by 1"
+    )
+    assert leftovers == []
+
+
+def test_killed_ingest_loads_nothing_and_the_retry_loads_each_row_once(make_pg_settings, landing):
+    settings = make_pg_settings()
+    orders = str(landing / "orders")
+    killed = cli(settings, "ingest", orders, "--kind", "orders", failpoint="ingest:before_commit")
+    assert killed.returncode == 137, killed.stderr
+    assert work_rows(settings, "select count(*) from raw.orders") == [(0,)]
+    assert work_rows(settings, "select count(*) from meta.ingest_files") == [(0,)]
+    assert cli(settings, "ingest", orders, "--kind", "orders").returncode == 0
+    again = cli(settings, "ingest", orders, "--kind", "orders", "--json")
+    assert json.loads(again.stdout)["rows_loaded"] == 0
+    loaded = work_rows(settings, "select count(*), count(distinct _file || ':' || _line) from raw.orders")
+    assert loaded[0][0] == loaded[0][1] > 0
+
+
+# A BI tool's session: one statement per read (autocommit, read committed), so each read sees one
+# published version. It checks that the segment summary adds up to the customer count.
+READER = r"""
+import json, sys, time
+import psycopg
+url, seconds = sys.argv[1], float(sys.argv[2])
+reads = errors = inconsistent = 0
+slowest = 0.0
+messages = []
+deadline = time.monotonic() + seconds
+con = psycopg.connect(url, autocommit=True)
+while time.monotonic() < deadline:
+    started = time.monotonic()
+    try:
+        rows = con.execute(
+            "select s.model, sum(s.customers), sum(s.customer_share), max(f.customers) "
+            "from segflow.segment_summary as s cross join (select count(*) as customers from segflow.customer_features) as f "
+            "group by s.model"
+        ).fetchall()
+        reads += 1
+        if not rows or any(c != total or abs(s - 1) > 1e-9 for _, c, s, total in rows):
+            inconsistent += 1
+    except Exception as exc:
+        errors += 1
+        messages.append(str(exc)[:200])
+    slowest = max(slowest, time.monotonic() - started)
+    time.sleep(0.02)
+print(json.dumps({"reads": reads, "errors": errors, "inconsistent": inconsistent, "slowest": slowest, "messages": messages[:3]}))
+"""
+
+# A long BI query on the published customer_features, started before a build publishes.
+LONG_QUERY = r"""
+import sys
+import psycopg
+con = psycopg.connect(sys.argv[1], autocommit=True)
+print(con.execute(
+    "select count(*) from segflow.customer_features, (select pg_sleep(%s)) as wait" % sys.argv[2]
+).fetchone()[0])
+"""
+
+
+def _driver_url(settings) -> str:
+    return settings.warehouse_url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def test_readers_never_error_wait_or_see_a_partial_table_and_a_long_query_holds_up_nobody(
+    warehouse_at_d1, landing
+):
+    url = _driver_url(warehouse_at_d1)
+    reader = subprocess.Popen([sys.executable, "-c", READER, url, "30"], stdout=subprocess.PIPE, text=True)
+    long_query = subprocess.Popen(
+        [sys.executable, "-c", LONG_QUERY, url, "25"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2)
+    build(warehouse_at_d1, D2)
+    # The publish did not wait for the long query, which still reads the tables it started on.
+    assert long_query.poll() is None
+    build(warehouse_at_d1, date(2026, 6, 16))
+    out, _ = reader.communicate(timeout=120)
+    stats = json.loads(out)
+    assert stats["errors"] == 0, stats["messages"]
+    assert stats["inconsistent"] == 0
+    assert stats["reads"] > 20 and stats["slowest"] < 10.0, stats
+    finished, failed = long_query.communicate(timeout=120)
+    assert long_query.returncode == 0, failed
+    assert int(finished) > 0
+    # Its schema was dropped once it finished, by the next publish.
+    build(warehouse_at_d1, D2)
+    leftovers = work_rows(
+        warehouse_at_d1, "select count(*) from pg_namespace where nspname like 'segflow\\_\\_%'"
+    )
+    assert leftovers == [(0,)]
