@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench airflow install system-deps clean
+.PHONY: demo demo-postgres postgres-up postgres-down test lint bench airflow install system-deps browser-deps postgres-deps clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,19 +17,40 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 install: $(STAMP)
 
 # Chromium renders the report in the browser test; PostgreSQL serves the server-warehouse tests.
+system-deps: browser-deps postgres-deps
+
 # The CJK fonts are checked on their own: a machine with chromium but without them renders the
 # report's Chinese as empty boxes.
-system-deps:
+browser-deps:
 	@{ command -v chromium >/dev/null && fc-list :lang=zh 2>/dev/null | grep -q .; } || { if [ "$$(id -u)" = 0 ]; then \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk fontconfig >/dev/null) \
 		|| echo "could not install chromium and the CJK fonts: the browser test will be skipped"; \
 		else echo "chromium or the CJK fonts missing and not root: the browser test will be skipped"; fi; }
+
+postgres-deps:
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
-		|| echo "could not install postgresql: the PostgreSQL tests will be skipped"; fi; }
+		|| echo "could not install postgresql"; fi; }
 
+DEMO_ORDERS ?= 20000
+DEMO_DIR ?= .
 demo: $(STAMP)
-	$(BIN)/segflow demo
+	$(BIN)/segflow demo --orders $(DEMO_ORDERS) --dir $(DEMO_DIR)
+
+# The demo on a throwaway PostgreSQL in $(PG_DIR) (loopback only), stopped when it ends.
+# `make postgres-up` starts it again to look around; `make postgres-down` stops it.
+PG_DIR ?= warehouse/postgres
+PG := $(BIN)/python -m transforms.engines.local_postgres
+demo-postgres: $(STAMP) postgres-deps
+	@url=$$($(PG) start $(PG_DIR)) || exit 1; echo "PostgreSQL: $$url"; \
+	SEGFLOW_WAREHOUSE=$$url $(BIN)/segflow demo --orders $(DEMO_ORDERS) --dir $(DEMO_DIR); status=$$?; \
+	$(PG) stop $(PG_DIR); echo "stopped; \`make postgres-up\` starts it again"; exit $$status
+
+postgres-up: $(STAMP) postgres-deps
+	@url=$$($(PG) start $(PG_DIR)) && echo "SEGFLOW_WAREHOUSE=$$url"
+
+postgres-down: $(STAMP)
+	@$(PG) stop $(PG_DIR)
 
 lint: $(STAMP)
 	$(BIN)/ruff check transforms dags plugins tests bench
@@ -49,5 +70,5 @@ AIRFLOW_PORT ?= 8080
 airflow: $(STAMP)
 	$(BIN)/segflow airflow --port $(AIRFLOW_PORT) $(if $(AIRFLOW_HOME_DIR),--home $(AIRFLOW_HOME_DIR))
 
-clean:
+clean: postgres-down
 	rm -rf warehouse data airflow_home exports reports

@@ -8,6 +8,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from transforms import PROJECT_ROOT
 from transforms.console import print_table
 from transforms.errors import SegflowError
 from transforms.settings import Settings
@@ -274,7 +275,7 @@ def _register_check_and_tags_report(commands, common):
 def cmd_demo(args: argparse.Namespace) -> int:
     from transforms.demo import run_demo
 
-    return run_demo(_settings(args), orders=args.orders)
+    return run_demo(_settings(args), orders=args.orders, folder=args.dir.resolve())
 
 
 def cmd_airflow(args: argparse.Namespace) -> int:
@@ -300,6 +301,9 @@ def _register_demo_and_airflow(commands, common):
         "demo", parents=[common], help="generate sample data and run everything through Airflow"
     )
     demo.add_argument("--orders", type=int, default=20_000)
+    demo.add_argument(
+        "--dir", type=Path, default=PROJECT_ROOT, help="where the landing files, Airflow home and report go"
+    )
     demo.set_defaults(func=cmd_demo)
     airflow = commands.add_parser(
         "airflow", parents=[common], help="the Airflow UI on 127.0.0.1 with our DAGs, until Ctrl-C"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import date, timedelta
+from pathlib import Path
 
 from transforms import PROJECT_ROOT
 from transforms.airflow_runner import airflow_env, dags_test, prepare
@@ -17,9 +18,10 @@ from transforms.settings import Settings
 LAST_DAY = date(2026, 6, 30)
 
 
-def run_demo(settings: Settings, orders: int = 20_000) -> int:
-    landing = PROJECT_ROOT / "data" / "landing"
-    home = PROJECT_ROOT / "airflow_home"
+def run_demo(settings: Settings, orders: int = 20_000, folder: Path = PROJECT_ROOT) -> int:
+    """Landing files, Airflow's home and the report go under `folder` (the project by default)."""
+    landing = folder / "data" / "landing"
+    home = folder / "airflow_home"
     started = time.perf_counter()
     print(f"1/5 generating {orders:,} sample orders into {landing}")
     generate(landing, orders=orders, last_day=LAST_DAY)
@@ -47,9 +49,10 @@ def run_demo(settings: Settings, orders: int = 20_000) -> int:
             raise SegflowError(f"DAG {dag_id} for {logical_date} ended {state}; see {log}")
     _print_loaded(settings)
     print("4/5 report")
-    report_path = _write_report(settings)
+    report_path = _write_report(settings, folder / "reports" / "segflow_report.html")
     print(f"5/5 done in {time.perf_counter() - started:.0f} s")
-    print(f"    warehouse (read it with any DuckDB client): {open_warehouse(settings).location}")
+    warehouse = open_warehouse(settings)
+    print(f"    warehouse: {warehouse.location} ({warehouse.readers})")
     if report_path:
         print(f"    report: {report_path}")
     docs = data_docs_dir(settings) / "index.html"
@@ -85,11 +88,10 @@ def _print_loaded(settings: Settings) -> None:
     print()
 
 
-def _write_report(settings: Settings):
+def _write_report(settings: Settings, path: Path):
     try:
         from transforms.report import write_report
     except ImportError:
         return None
-    path = PROJECT_ROOT / "reports" / "segflow_report.html"
     write_report(settings, path)
     return path

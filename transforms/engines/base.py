@@ -128,6 +128,11 @@ class Warehouse(ABC):
         """What messages name as the warehouse (a file, a server and database)."""
 
     @property
+    def readers(self) -> str:
+        """How BI tools reach the published tables, for messages."""
+        raise NotImplementedError
+
+    @property
     def files_dir(self) -> Path:
         """The folder for what lives beside the warehouse (data docs, the GE project)."""
         raise NotImplementedError

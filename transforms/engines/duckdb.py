@@ -169,6 +169,10 @@ class DuckDBWarehouse(Warehouse):
         return str(self.published_path)
 
     @property
+    def readers(self) -> str:
+        return "open it read-only with any DuckDB client"
+
+    @property
     def files_dir(self) -> Path:
         return self.published_path.parent
 

@@ -62,9 +62,15 @@ def _run_as_owner(args: list[str], folder: Path) -> subprocess.CompletedProcess:
     return subprocess.run(args, capture_output=True, text=True, preexec_fn=become_postgres, cwd="/")
 
 
-def _free_port() -> int:
+def _free_port(folder: Path) -> int:
+    """The port this folder's server had before when it is free (its URL stays the same), else any."""
+    earlier = folder / "port"
+    wanted = int(earlier.read_text()) if earlier.exists() else 0
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        try:
+            probe.bind(("127.0.0.1", wanted))
+        except OSError:
+            probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
@@ -109,7 +115,7 @@ def start(folder: Path) -> str:
         status = _run_as_owner([binary("pg_ctl"), "-D", str(data), "status"], folder)
         if status.returncode == 0:
             return url(folder)
-    port = _free_port()
+    port = _free_port(folder)
     options = " ".join(f"-c {key}={value}" for key, value in SERVER_SETTINGS.items())
     options += f" -p {port} -k {folder}"
     done = _run_as_owner(

@@ -308,6 +308,10 @@ class PostgresWarehouse(Warehouse):
         return f"PostgreSQL {self.display}"
 
     @property
+    def readers(self) -> str:
+        return f"published tables in schema {self.published_schema}"
+
+    @property
     def files_dir(self) -> Path:
         """Data docs and the GE project: beside the default warehouse, in a folder per database."""
         return DEFAULT_WAREHOUSE_PATH.parent / f"postgres-{self.display.replace('/', '-').replace(':', '-')}"
