@@ -63,7 +63,7 @@ def engines(tmp_path_factory, postgres_server) -> dict[str, Settings]:
     from tests.conftest import write_config
 
     folder = tmp_path_factory.mktemp("engines")
-    config = write_config(folder / "config")
+    config = write_config(folder / "config", {"warehouse": {"files_dir": str(folder / "files")}})
     return {
         "duckdb": Settings.load(config, f"duckdb:///{folder / 'wh' / 'segflow.duckdb'}"),
         "postgres": Settings.load(config, postgres_server()),

@@ -11,12 +11,16 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.conftest import cli, work_rows
+from tests.conftest import cli, published_rows, work_rows
 from tests.published import published_tables
 from transforms.build import build
+from transforms.engines import open_warehouse
+from transforms.errors import SegflowError
 from transforms.generate import generate
 from transforms.ingest import ingest_landing
+from transforms.quality import data_docs_dir
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -36,7 +40,8 @@ def clean_at_d2(tmp_path_factory, postgres_server, landing):
     from tests.conftest import write_config
     from transforms.settings import Settings
 
-    config = write_config(tmp_path_factory.mktemp("pg_clean") / "config")
+    folder = tmp_path_factory.mktemp("pg_clean")
+    config = write_config(folder / "config", {"warehouse": {"files_dir": str(folder / "files")}})
     settings = Settings.load(config, postgres_server())
     ingest_landing(settings, landing)
     build(settings, D1)
@@ -167,3 +172,47 @@ def test_readers_never_error_wait_or_see_a_partial_table_and_a_long_query_holds_
         warehouse_at_d1, "select count(*) from pg_namespace where nspname like 'segflow\\_\\_%'"
     )
     assert leftovers == [(0,)]
+
+
+def test_a_data_quality_error_found_by_ges_sql_engine_stops_publish_and_a_warning_does_not(warehouse_at_d1):
+    with open_warehouse(warehouse_at_d1).work() as con:
+        # GE gets the query to run in the warehouse, in PostgreSQL's dialect.
+        url, query = con.dq_sql_source("select total_spend from pub.customer_features where total_spend > 0")
+        assert url.startswith("postgresql+psycopg://") and "total_spend > 0" in query
+    big_spenders = work_rows(
+        warehouse_at_d1, "select count(*) from pub.customer_features where total_spend > 1000"
+    )
+    assert big_spenders[0][0] > 0
+    suites = warehouse_at_d1.config_dir / "expectations"
+    suites.mkdir()
+    custom = {
+        "suite": "brand",
+        "expectations": [
+            {
+                "type": "between",
+                "severity": "error",
+                "table": "pub.customer_features",
+                "column": "total_spend",
+                "max": 1000,
+            }
+        ],
+    }
+    (suites / "brand.yml").write_text(yaml.safe_dump(custom), encoding="utf-8")
+    with pytest.raises(SegflowError, match="data-quality error.*between:pub.customer_features.total_spend"):
+        build(warehouse_at_d1, D2)
+    assert published_rows(warehouse_at_d1, "select distinct as_of_date from customer_features") == [(D1,)]
+    custom["expectations"][0]["severity"] = "warning"
+    (suites / "brand.yml").write_text(yaml.safe_dump(custom), encoding="utf-8")
+    build(warehouse_at_d1, D2)
+    assert published_rows(warehouse_at_d1, "select distinct as_of_date from customer_features") == [(D2,)]
+    customers = published_rows(
+        warehouse_at_d1, "select count(*) from customer_features where total_spend is not null"
+    )
+    over = published_rows(warehouse_at_d1, "select count(*) from customer_features where total_spend > 1000")
+    assert published_rows(
+        warehouse_at_d1, "select success, observed from dq_results where suite = 'brand'"
+    ) == [(False, f"{over[0][0]} of {customers[0][0]} rows unexpected")]
+    pages = sorted(
+        (data_docs_dir(warehouse_at_d1) / "validations" / "brand" / D2.isoformat()).glob("*/segflow.html")
+    )
+    assert len(pages) == 2 and all("Failed" in page.read_text(encoding="utf-8") for page in pages)

@@ -1,9 +1,10 @@
 """Data-quality suites (expectations/*.yml) validated with Great Expectations 1.x.
 
-GE's SQL engine returns empty metrics on DuckDB, so tables are validated through GE's pandas
-engine on Arrow batches of a bounded size (never a whole large table in memory at once), and
-table-level checks (uniqueness, reconciliation, volume, freshness) are computed in SQL and
-validated by GE on the one-row result. Severity `error` stops the run before publish.
+Where the engine lets GE push checks down as SQL (PostgreSQL), GE's own SQL execution engine runs
+them in the warehouse. GE's SQL engine returns empty metrics on DuckDB, so there tables are
+validated through GE's pandas engine on Arrow batches of a bounded size (never a whole large table
+in memory at once). Table-level checks (uniqueness, reconciliation, volume, freshness) are computed
+in SQL and validated by GE on the one-row result. Severity `error` stops the run before publish.
 """
 
 from __future__ import annotations
@@ -226,6 +227,17 @@ def _validate(frame: pd.DataFrame, check: Check, column: str):
     return batch.validate(_expectation(gx, check, column))
 
 
+def _validate_in_warehouse(url: str, query: str, check: Check, column: str):
+    """GE's SQL execution engine on a query asset: the counts are computed where the data is."""
+    gx, context, _ = _gx()
+    source = context.data_sources.add_or_update_postgres("warehouse", connection_string=url)
+    name = f"{check.suite}:{check.name}"
+    if any(asset.name == name for asset in source.assets):
+        source.delete_asset(name)
+    batch = source.add_query_asset(name, query).add_batch_definition_whole_table("all").get_batch()
+    return batch.validate(_expectation(gx, check, column))
+
+
 def _counts(result) -> tuple[int, int]:
     return int(result.result.get("unexpected_count") or 0), int(result.result.get("element_count") or 0)
 
@@ -301,9 +313,13 @@ def _run_check(con: Session, check: Check, variables: dict) -> tuple[dict, objec
         query = f"select case when {column} is not null then 1 end as {column} from {check.table}"
     else:
         query = f"select {column} from {check.table} where {column} is not null"
-    reader = con.fetch_batches(query, BATCH_ROWS)
-    batch_results = [_validate(_frame(batch), check, column) for batch in _batches(reader, BATCH_ROWS)]
-    result = _summed_result(check, column, batch_results)
+    pushed_down = con.dq_sql_source(query)
+    if pushed_down:
+        result = _validate_in_warehouse(*pushed_down, check, column)
+    else:
+        reader = con.fetch_batches(query, BATCH_ROWS)
+        batch_results = [_validate(_frame(batch), check, column) for batch in _batches(reader, BATCH_ROWS)]
+        result = _summed_result(check, column, batch_results)
     unexpected, checked = result.result["unexpected_count"], result.result["element_count"]
     return _outcome(check, unexpected == 0, f"{unexpected} of {checked} rows unexpected"), result
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import write_config
 from transforms import PROJECT_ROOT
 from transforms.engines import local_postgres, open_warehouse
 from transforms.settings import Settings
@@ -53,7 +54,9 @@ def test_make_demo_postgres_starts_a_local_server_runs_the_demo_and_stops_it(pos
 
     folder = Path(tempfile.mkdtemp(prefix="segflow-demo-pg-"))
     os.chmod(folder, 0o755)
+    config = write_config(folder / "config", {"warehouse": {"files_dir": str(folder / "files")}})
     env = {key: value for key, value in os.environ.items() if key != "SEGFLOW_WAREHOUSE"}
+    env["SEGFLOW_CONFIG"] = str(config)
     done = _make("demo-postgres", folder, env, PG_DIR=folder / "pg")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "PostgreSQL: postgresql+psycopg://segflow@127.0.0.1:" in done.stdout
@@ -62,6 +65,7 @@ def test_make_demo_postgres_starts_a_local_server_runs_the_demo_and_stops_it(pos
     url = local_postgres.start(folder / "pg")  # what `make postgres-up` does
     try:
         assert url in done.stdout  # the same URL as during the demo
-        _assert_demo_published(Settings.load(warehouse_url=url), folder, done.stdout)
+        _assert_demo_published(Settings.load(config, url), folder, done.stdout)
+        assert (folder / "files" / "data_docs" / "index.html").exists()
     finally:
         local_postgres.stop(folder / "pg")

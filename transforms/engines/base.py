@@ -77,6 +77,12 @@ class Session(ABC):
         publish copies only what changed keep the list. Called inside the model's transaction."""
         return None  # publishing copies whole tables unless an engine says otherwise
 
+    def dq_sql_source(self, sql: str) -> tuple[str, str] | None:
+        """(SQLAlchemy URL, the query in the engine's dialect) where Great Expectations can push a
+        check down into the warehouse as SQL; None where it validates Arrow batches with pandas
+        (DuckDB: GE's SQL engine reads results after closing the connection that holds them)."""
+        return None
+
     def published_tables(self) -> list[str]:
         """In a reader session: the names of the published tables, sorted."""
         raise NotImplementedError

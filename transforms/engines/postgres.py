@@ -115,8 +115,15 @@ class _Rows:
 
 
 class PostgresSession(Session):
-    def __init__(self, con: psycopg.Connection, timezone: str, published_schema: str | None = None):
+    def __init__(
+        self,
+        con: psycopg.Connection,
+        timezone: str,
+        published_schema: str | None = None,
+        sqlalchemy_url: str | None = None,
+    ):
         self.con = con
+        self.sqlalchemy_url = sqlalchemy_url
         self.timezone = timezone
         # A reader's `pub.<table>` means the published schema (postgres_sql rewrites it).
         self.published_schema = published_schema
@@ -250,6 +257,11 @@ class PostgresSession(Session):
             schema = self.published_schema
         return super().relation_kind(schema, name)
 
+    def dq_sql_source(self, sql: str) -> tuple[str, str] | None:
+        """GE's own SQL engine, on its own connection: it sees what this session has committed."""
+        statements = parse(sql, self.published_schema)
+        return self.sqlalchemy_url, generate(statements[-1], False)
+
     def published_tables(self) -> list[str]:
         return [
             row[0]
@@ -300,6 +312,8 @@ class PostgresWarehouse(Warehouse):
                 f"warehouse URL '{url}': name a database, e.g. postgresql+psycopg://USER@HOST:5432/DB"
             )
         self.conninfo = url.replace(parts.scheme + "://", "postgresql://", 1)
+        # SQLAlchemy 2.1 needs the driver named; psycopg 3 is the one installed.
+        self.sqlalchemy_url = url.replace(parts.scheme + "://", "postgresql+psycopg://", 1)
         self.published_schema = str(settings.get("warehouse.published_schema") or "segflow")
         self.display = f"{parts.hostname}:{parts.port or 5432}/{parts.path.strip('/')}"
 
@@ -314,6 +328,9 @@ class PostgresWarehouse(Warehouse):
     @property
     def files_dir(self) -> Path:
         """Data docs and the GE project: beside the default warehouse, in a folder per database."""
+        chosen = self.settings.get("warehouse.files_dir")
+        if chosen:
+            return Path(chosen).expanduser().resolve()
         return DEFAULT_WAREHOUSE_PATH.parent / f"postgres-{self.display.replace('/', '-').replace(':', '-')}"
 
     def _connect(self, doing: str) -> psycopg.Connection:
@@ -343,7 +360,7 @@ class PostgresWarehouse(Warehouse):
                 time.sleep(0.5)
             for schema in (*SCHEMAS, self.published_schema):
                 con.execute(f"create schema if not exists {schema}")
-            yield PostgresSession(con, self.settings.timezone)
+            yield PostgresSession(con, self.settings.timezone, sqlalchemy_url=self.sqlalchemy_url)
         except OUT_OF_MEMORY_ERRORS as exc:
             where = "".join(f" in {note}" for note in getattr(exc, "__notes__", []))
             raise SegflowError(
