@@ -61,9 +61,11 @@ test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest -q
 
 # Benchmarks, not tests: N orders raw -> features and the pandas reference side by side.
+# ENGINE=postgres: the same data on DuckDB and a local PostgreSQL side by side.
 ORDERS ?= 1000000
-bench: $(STAMP)
-	$(BIN)/python bench/bench.py --orders $(ORDERS)
+ENGINE ?= duckdb
+bench: $(STAMP) $(if $(filter postgres,$(ENGINE)),postgres-deps)
+	$(BIN)/python bench/bench.py --orders $(ORDERS) --engine $(ENGINE)
 
 # Airflow UI on 127.0.0.1 with the project's DAGs; Ctrl-C stops every component.
 AIRFLOW_PORT ?= 8080

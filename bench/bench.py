@@ -89,11 +89,20 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs of the steps raw -> customer_features after the build"
     )
+    parser.add_argument(
+        "--engine",
+        choices=("duckdb", "postgres"),
+        default="duckdb",
+        help="postgres: the same data on DuckDB and on a local PostgreSQL, side by side (bench/engine_compare.py)",
+    )
     args = parser.parse_args()
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     results: dict = {"orders": args.orders}
+    if args.engine != "duckdb":
+        compare_engines(args, out)
+        return
 
     formats = ["parquet"] + ([] if args.skip_csv else ["csv"])
     for file_format in formats:
@@ -211,6 +220,20 @@ def main() -> None:
 
     (out / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     print(json.dumps(results, indent=2))
+
+
+def compare_engines(args: argparse.Namespace, out: Path) -> None:
+    from engine_compare import compare  # beside this file
+
+    landing = out / "landing_parquet"
+    code = SETUP.format(root=str(ROOT), url="duckdb:///unused") + (
+        "from transforms.generate import generate\n"
+        f"r = generate(Path({str(landing)!r}), orders={args.orders}, days={args.days}, "
+        "last_day=date(2026, 6, 30), fmt='parquet')\n"
+        "print(json.dumps({'order_rows': r.order_rows}))"
+    )
+    order_rows = child(code)["order_rows"]
+    compare(child, SETUP, ROOT, out, landing, order_rows, AS_OF)
 
 
 if __name__ == "__main__":

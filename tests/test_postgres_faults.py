@@ -216,3 +216,22 @@ def test_a_data_quality_error_found_by_ges_sql_engine_stops_publish_and_a_warnin
         (data_docs_dir(warehouse_at_d1) / "validations" / "brand" / D2.isoformat()).glob("*/segflow.html")
     )
     assert len(pages) == 2 and all("Failed" in page.read_text(encoding="utf-8") for page in pages)
+
+
+def test_reader_roles_can_read_every_publish_and_nothing_else(make_pg_settings):
+    from tests.conftest import load_feature_fixture
+
+    settings = make_pg_settings({"warehouse": {"reader_roles": ["bi_reader"]}})
+    with open_warehouse(settings).work() as con:
+        con.execute("drop role if exists bi_reader")
+        con.execute("create role bi_reader login")
+    load_feature_fixture(settings)
+    as_bi = _driver_url(settings).replace("//segflow@", "//bi_reader@")
+    import psycopg
+
+    for as_of in (date(2026, 3, 10), date(2026, 3, 11)):
+        build(settings, as_of, run_checks=False)
+        with psycopg.connect(as_bi, autocommit=True) as con:
+            assert con.execute("select count(*) from segflow.customer_features").fetchone()[0] > 0
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                con.execute("select count(*) from pub.customer_features")

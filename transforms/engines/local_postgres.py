@@ -35,6 +35,7 @@ SERVER_SETTINGS = {
     "max_connections": "50",
     "shared_buffers": "256MB",
     "work_mem": "64MB",
+    "max_parallel_workers_per_gather": "2",
     "maintenance_work_mem": "256MB",
     "max_wal_size": "4GB",
 }
@@ -79,8 +80,9 @@ def url(folder: Path) -> str:
     return f"postgresql+psycopg://{USER}@127.0.0.1:{port}/{DATABASE}"
 
 
-def start(folder: Path) -> str:
-    """Start the server in `folder` (creating it on first use) and return its warehouse URL."""
+def start(folder: Path, server_settings: dict | None = None) -> str:
+    """Start the server in `folder` (creating it on first use) and return its warehouse URL.
+    `server_settings` add to or override SERVER_SETTINGS (the benchmark tunes memory)."""
     folder = folder.resolve()
     data = folder / "data"
     folder.mkdir(parents=True, exist_ok=True)
@@ -116,7 +118,8 @@ def start(folder: Path) -> str:
         if status.returncode == 0:
             return url(folder)
     port = _free_port(folder)
-    options = " ".join(f"-c {key}={value}" for key, value in SERVER_SETTINGS.items())
+    chosen = {**SERVER_SETTINGS, **(server_settings or {})}
+    options = " ".join(f"-c {key}={value}" for key, value in chosen.items())
     options += f" -p {port} -k {folder}"
     done = _run_as_owner(
         [binary("pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w", "-o", options, "start"],

@@ -30,6 +30,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 import psycopg
+import psycopg.sql
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 from psycopg import errors as pg_errors
@@ -147,7 +148,16 @@ class PostgresSession(Session):
             statement = self._insert_by_name(statement, params)
         if isinstance(statement, exp.Command) and statement.name.lower() == "checkpoint":
             return None
-        return self.con.execute(generate(statement, bool(params)), params or None)
+        result = self.con.execute(generate(statement, bool(params)), params or None)
+        if isinstance(statement, exp.Create) and statement.expression is not None:
+            self._analyze(statement.this)
+        return result
+
+    def _analyze(self, target: exp.Expression) -> None:
+        """Statistics for a table just built: autovacuum never analyzes temp tables, and without
+        them the planner took nested loops that made one 166k-row ingest insert run for minutes."""
+        table = target.this if isinstance(target, exp.Schema) else target
+        self.con.execute(f"analyze {table.sql(dialect='postgres')}")
 
     def _insert_by_name(self, statement: exp.Insert, params: list | None) -> exp.Insert:
         """insert ... by name: the select's columns named in the insert."""
@@ -215,6 +225,7 @@ class PostgresSession(Session):
         self.con.execute(f"drop table if exists {name}")
         self.con.execute(f"create temp table {name} ({columns})")
         self.copy_into(name, batches, schema)
+        self.con.execute(f"analyze {name}")
 
     def copy_into(self, relation: str, batches, schema: pa.Schema) -> int:
         """Arrow batches into a table with COPY (CSV written by Arrow: no Python per row)."""
@@ -349,6 +360,7 @@ class PostgresWarehouse(Warehouse):
         con = self._connect(doing)
         try:
             con.execute(f"set timezone = '{self.settings.timezone}'")
+            con.execute(f"set work_mem = '{self.settings.get('warehouse.postgres_work_mem')}'")
             # One writer at a time, as on DuckDB: a session-level advisory lock, released on close.
             deadline = time.monotonic() + PUBLISH_RETRY_SECONDS
             while not con.execute("select pg_try_advisory_lock(hashtext('segflow writer'))").fetchone()[0]:
@@ -417,6 +429,12 @@ class PostgresWarehouse(Warehouse):
         columns = session.columns(f"{schema}.{name}")
         for statement in comment_statements(f"{schema}.{name}", table, columns):
             session.execute(statement)
+        for role in self._reader_roles():
+            session.con.execute(f"grant select on {schema}.{name} to {role}")
+
+    def _reader_roles(self) -> list[str]:
+        roles = self.settings.get("warehouse.reader_roles") or []
+        return [str(psycopg.sql.Identifier(str(role)).as_string()) for role in roles]
 
     def _swap_schema(self, session: Session, tables: list[str]) -> None:
         con = session.con
@@ -425,6 +443,8 @@ class PostgresWarehouse(Warehouse):
         building = f"{target}__building"
         con.execute(f"drop schema if exists {building} cascade")
         con.execute(f"create schema {building}")
+        for role in self._reader_roles():
+            con.execute(f"grant usage on schema {building} to {role}")
         for table in tables:
             self._copy(session, building, table, table)
         failpoint("publish:before_swap")
