@@ -17,7 +17,6 @@ import yaml
 
 from tests.conftest import cli, published_rows, work_rows
 from transforms.build import build
-from transforms.engines import duckdb as duckdb_engine
 from transforms.engines import open_warehouse
 from transforms.errors import SegflowError
 from transforms.generate import generate
@@ -77,7 +76,7 @@ def test_killed_build_leaves_readers_intact_and_the_retry_is_exact(warehouse_at_
     assert digests(warehouse_at_d1) == digests(clean)
 
 
-def test_publish_adds_new_history_rows_and_equals_the_work_file(warehouse_at_d1, monkeypatch):
+def test_publish_adds_new_history_rows_and_equals_the_work_file(warehouse_at_d1):
     """Publish starts from a copy of the published file and adds the history rows written since:
     a publish killed before its swap hands its rows to the next one, and the published tables end
     up equal to the work file's."""
@@ -87,24 +86,16 @@ def test_publish_adds_new_history_rows_and_equals_the_work_file(warehouse_at_d1,
     assert killed.returncode == 137, killed.stderr
     history_dates = "select distinct as_of_date from customer_features_history order by 1"
     assert published_rows(warehouse_at_d1, history_dates) == [(D1,), (D2,)]
-    added_rows_only = {}
-    add_new_keys = duckdb_engine._publish_new_keys
-    monkeypatch.setattr(
-        duckdb_engine,
-        "_publish_new_keys",
-        lambda con, table, key: added_rows_only.setdefault(table, add_new_keys(con, table, key)),
-    )
-    build(warehouse_at_d1, d4)
+    modes = build(warehouse_at_d1, d4).publish_modes
     assert published_rows(warehouse_at_d1, history_dates) == [(D1,), (D2,), (d3,), (d4,)]
-    assert added_rows_only["customer_features_history"] is True
-    assert added_rows_only["customer_tags_history"] is True
-    assert "customer_features" not in added_rows_only  # not a history table: rewritten whole
+    assert modes["customer_features_history"] == "appended"
+    assert modes["customer_tags_history"] == "appended"
+    assert modes["customer_features"] == "rewritten"  # not a history table: rewritten whole
     assert_published_equals_work(warehouse_at_d1)
 
 
 def assert_published_equals_work(settings) -> None:
-    """Every published table holds the work file's rows, and no key waits to be published."""
-    assert work_rows(settings, "select count(*) from meta.unpublished_keys") == [(0,)]
+    """Every published table holds the work file's rows."""
     with open_warehouse(settings).work() as con:
         con.execute(f"attach '{open_warehouse(settings).published_path}' as published (read_only)")
         tables = [

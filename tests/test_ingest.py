@@ -14,6 +14,7 @@ from transforms.engines import open_warehouse
 from transforms.errors import SegflowError
 from transforms.generate import generate
 from transforms.ingest import ingest
+from transforms.models import Model, materialize
 from transforms.settings import Settings
 
 EXPORT = FIXTURES / "brand_export"
@@ -310,18 +311,20 @@ def test_running_out_of_memory_names_the_limit_and_loses_nothing(make_settings, 
 
 
 def test_out_of_memory_names_the_model_it_ran_out_in(settings):
-    exc = duckdb.OutOfMemoryException(
-        "Out of Memory Error: failed to allocate data of size 4.0 KiB\nPossible solutions: ..."
-    )
-    exc.add_note("model stg_orders (sql/staging/stg_orders.sql)")
+    def exhausting(con, variables):
+        raise duckdb.OutOfMemoryException(
+            "Out of Memory Error: failed to allocate data of size 4.0 KiB\nPossible solutions: ..."
+        )
+
+    model = Model(name="int_exhausting", layer="intermediate", python=exhausting)
     with (
         pytest.raises(SegflowError) as raised,
-        open_warehouse(settings).work("build step staging as of 2026-07-01"),
+        open_warehouse(settings).work("build step identity as of 2026-07-01") as con,
     ):
-        raise exc
+        materialize(con, model, {})
     message = str(raised.value)
     assert message.startswith(
-        "build step staging as of 2026-07-01 ran out of memory in model stg_orders (sql/staging/stg_orders.sql) "
+        "build step identity as of 2026-07-01 ran out of memory in model int_exhausting (python) "
         "and published nothing (Out of Memory Error: failed to allocate data of size 4.0 KiB). "
         "DuckDB's memory limit is 5GB and it spills to "
     )

@@ -1,46 +1,54 @@
-"""Column checks: GE validates Arrow batches through its pandas engine, and the batches add up."""
+"""Column checks: GE validates Arrow batches through its pandas engine on DuckDB (the batches add
+up) and runs them as SQL in PostgreSQL, with the same counts."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-import duckdb
 import pytest
 
 from transforms import quality
-from transforms.engines.duckdb import DuckDBSession
+from transforms.engines import open_warehouse
 
 
-@pytest.fixture
-def orders():
-    con = duckdb.connect()
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def orders(request, make_settings):
+    """A session of each engine holding the table the checks read."""
+    settings = make_settings() if request.param == "duckdb" else request.getfixturevalue("make_pg_settings")()
+    with open_warehouse(settings).work() as con:
+        _create_orders(con)
+        yield con
+
+
+def _create_orders(con) -> None:
+    con.execute("drop table if exists raw.orders_checked")
     con.execute(
-        "create table orders (order_id varchar, status varchar, amount decimal(18, 2), created_on date)"
+        "create table raw.orders_checked (order_id varchar, status varchar, amount decimal(18, 2), created_on date)"
     )
     con.execute(
-        "insert into orders values "
+        "insert into raw.orders_checked values "
         "('A1', 'paid', 10.50, date '2026-06-01'), "
         "(null, 'paid', -0.01, date '2026-06-02'), "
         "('A3', 'lost', 99.99, date '2026-06-03'), "
         "(null, 'paid', null, date '2026-06-04'), "
         "('A5', 'gone', -250.00, date '2026-06-05')"
     )
-    yield DuckDBSession(con)  # the session the engine gives the checks
-    con.close()
 
 
 @pytest.mark.parametrize("batch_rows", [1_000_000, 2])
 def test_column_checks_count_every_batch(orders, monkeypatch, batch_rows):
     monkeypatch.setattr(quality, "BATCH_ROWS", batch_rows)
     checks = {
-        "amount": quality.Check("raw", "amount", "between", "error", "orders", "amount", min=0),
-        "order_id": quality.Check("raw", "order_id", "not_null", "error", "orders", "order_id"),
+        "amount": quality.Check("raw", "amount", "between", "error", "raw.orders_checked", "amount", min=0),
+        "order_id": quality.Check("raw", "order_id", "not_null", "error", "raw.orders_checked", "order_id"),
         "status": quality.Check(
-            "raw", "status", "in_set", "warning", "orders", "status", values=("paid", "completed")
+            "raw", "status", "in_set", "warning", "raw.orders_checked", "status", values=("paid", "completed")
         ),
-        "created_on": quality.Check("raw", "created_on", "not_null", "error", "orders", "created_on"),
+        "created_on": quality.Check(
+            "raw", "created_on", "not_null", "error", "raw.orders_checked", "created_on"
+        ),
     }
-    outcomes = {name: quality._run_check(orders, check, {}) for name, check in checks.items()}
+    outcomes = {name: quality.run_check(orders, check, {}) for name, check in checks.items()}
 
     # Decimals reach GE as floats: the two negative amounts are found, the null one is not checked.
     row, result = outcomes["amount"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from transforms.context import landed_files_sql, version_rank_sql
 from transforms.engines import open_warehouse
 from transforms.errors import SegflowError
 from transforms.expressions import compile_expression
@@ -72,14 +73,23 @@ def unpaid_reminders(settings: Settings, at: datetime) -> int:
         for kind in IDENTIFIER_TYPES
     )
     customer_key = ", ".join(f"by_{kind}.customer_key" for kind in IDENTIFIER_TYPES)
+    # As known one microsecond after `at`: the order versions updated at `at` itself count.
+    cutoff = f"cast({literal((at + timedelta(microseconds=1)).isoformat())} as timestamptz)"
     sql = f"""
 create or replace table pub.action_unpaid_reminders as
-with versions as (
-    select orders.*, row_number() over (
-        partition by order_id order by coalesce(updated_at, created_at) desc, _loaded_at desc, _file desc, _line desc
-    ) as version_rank
+with landed_files as ({landed_files_sql("raw.orders")}),
+version_keys as (
+    select orders.*, coalesce(orders.updated_at, orders.created_at) as version_at,
+        landed_files.line_offset + orders._line as version_no
     from raw.orders as orders
-    where coalesce(updated_at, created_at) <= cast({literal(at.isoformat())} as timestamptz)
+    inner join landed_files on orders._batch = landed_files._batch and orders._file = landed_files._file
+    where orders.created_at < {cutoff}
+),
+versions as (
+    select *, row_number() over (
+        partition by order_id order by {version_rank_sql("version_at", "version_no", cutoff)}
+    ) as version_rank
+    from version_keys
 ),
 unpaid as (select * from versions where version_rank = 1 and status = 'created')
 select cast({literal(at.isoformat())} as timestamptz) as reminder_at, marks.reminder_minutes,

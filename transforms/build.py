@@ -65,6 +65,8 @@ class BuildResult:
     step_seconds: dict[str, float] = field(default_factory=dict)
     checks: list[dict] = field(default_factory=list)
     published: list[str] = field(default_factory=list)
+    # How each published table got there (Warehouse.publish): rewritten, appended or carried.
+    publish_modes: dict[str, str] = field(default_factory=dict)
 
 
 def run_step(
@@ -105,7 +107,8 @@ def run_step(
                 from transforms.quality import DQ_RESULTS_DDL
 
                 con.execute(DQ_RESULTS_DDL)  # readers find the table even when checks were skipped
-                result.published = warehouse.publish(con)
+                result.publish_modes = warehouse.publish(con)
+                result.published = sorted(result.publish_modes)
     result.step_seconds[step] = time.perf_counter() - started
     return result
 

@@ -27,6 +27,18 @@ def landed_files_sql(relation: str) -> str:
     )
 
 
+def version_rank_sql(version_at: str, version_no: str, cutoff: str) -> str:
+    """The contract's rule for which version of an order is current as known at `cutoff`, as a
+    rank (1 is current) within the versions of one order: the latest version updated before the
+    cut-off; for an order first delivered after it (late data), its earliest version; versions of
+    the same moment go to the one loaded last (the largest version_no, landed_files_sql)."""
+    return (
+        f"case when {version_at} < {cutoff} then 0 else 1 end, "
+        f"case when {version_at} < {cutoff} then {version_at} end desc, "
+        f"{version_at} asc, {version_no} desc"
+    )
+
+
 # Every record's kind is a digit of its record_key, so one integer names a record in the graph.
 RECORD_KINDS = ("order", "contact", "event", "manual_tag")
 
@@ -61,6 +73,7 @@ def render_variables(settings: Settings, as_of: date) -> dict:
         "date_before": lambda days: f"date '{(as_of - timedelta(days=int(days))).isoformat()}'",
         "lit": literal,
         "landed_files": landed_files_sql,
+        "version_rank_order": version_rank_sql,
         "record_key": record_key_sql,
         "trailing_windows_days": [int(d) for d in settings.get("features.trailing_windows_days")],
         "purpose_gift_min_share": float(settings.get("features.purpose_gift_min_share")),

@@ -280,7 +280,7 @@ def _failed_query_result(check: Check, message: str, success: bool = False):
     )
 
 
-def _run_check(con: Session, check: Check, variables: dict) -> tuple[dict, object]:
+def run_check(con: Session, check: Check, variables: dict) -> tuple[dict, object]:
     """(the dq_results row, GE's validation result for the data docs)."""
     if check.type == "metric":
         sql = jinja2.Template(check.sql).render(**variables)
@@ -524,7 +524,7 @@ def run_checks(con: Session, settings: Settings, as_of: date) -> list[dict]:
 
     variables = render_variables(settings, as_of)
     checks = load_checks(settings)
-    outcomes = [_run_check(con, check, variables) for check in checks]
+    outcomes = [run_check(con, check, variables) for check in checks]
     results = [row for row, _ in outcomes]
     con.execute(DQ_RESULTS_DDL)
     con.execute("delete from pub.dq_results where run = ?", [as_of.isoformat()])

@@ -31,11 +31,7 @@ ranked as (
         version_no,
         row_number() over (
             partition by _order_key
-            order by
-                case when version_at < {{ as_of_ts }} then 0 else 1 end,
-                case when version_at < {{ as_of_ts }} then version_at end desc,
-                version_at asc,
-                version_no desc
+            order by {{ version_rank_order('version_at', 'version_no', as_of_ts) }}
         ) as version_rank
     from version_keys
 ),

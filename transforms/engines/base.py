@@ -159,10 +159,14 @@ class Warehouse(ABC):
         reads files natively; `hand_over` then moves the named temp tables into the work session."""
         yield work
 
-    def hand_over(self, staging: Session, work: Session, tables: list[str]) -> None:
-        return None  # staged in the work session already
+    def hand_over(self, staging: Session, work: Session, tables: dict[str, str]) -> None:
+        """Each query's rows (run in the staging session) as a temp table of that name in the work
+        session, when the two differ."""
+        raise NotImplementedError("this engine stages files in its work session")
 
     @abstractmethod
-    def publish(self, session: Session, tables: list[str] | None = None) -> list[str]:
+    def publish(self, session: Session, tables: list[str] | None = None) -> dict[str, str]:
         """Make the work session's finished tables what readers see, all at once. With a list, only
-        those tables change and every other one is carried over."""
+        those tables change and every other one is carried over. Returns every published table with
+        how it got there: rewritten (copied whole), appended (only the keys written since the last
+        publish) or carried (unchanged)."""

@@ -231,7 +231,7 @@ class DuckDBWarehouse(Warehouse):
         self.temp_dir.mkdir(parents=True, exist_ok=True)
         return _config(self.settings, self.temp_dir)
 
-    def publish(self, session: Session, tables: list[str] | None = None) -> list[str]:
+    def publish(self, session: Session, tables: list[str] | None = None) -> dict[str, str]:
         """Swap in a new published file.
 
         With `tables=None` (the build's publish step, after its checks passed) every table of the
@@ -310,7 +310,10 @@ class DuckDBWarehouse(Warehouse):
             "delete from meta.unpublished_keys where table_name in (select unnest(?))",
             [[f"pub.{table}" for table in fresh]],
         )
-        return sorted(fresh + carried)
+        modes = {table: "carried" for table in carried}
+        modes.update({table: "appended" for table in appendable if table not in rewritten})
+        modes.update({table: "rewritten" for table in rewritten})
+        return dict(sorted(modes.items()))
 
     # -- readers -------------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -53,6 +53,20 @@ MISSING_RELATION_ERRORS: tuple[type[BaseException], ...] = (pg_errors.UndefinedT
 LOCK_TIMEOUT_MS = 200
 PUBLISH_RETRY_SECONDS = float(os.environ.get("SEGFLOW_PUBLISH_RETRY_SECONDS", "900"))
 COPY_BATCH_ROWS = 200_000
+COPY_CHUNK_BYTES = 4 << 20
+DUCKDB_TYPES = {
+    "VARCHAR": "text",
+    "BIGINT": "bigint",
+    "INTEGER": "integer",
+    "SMALLINT": "smallint",
+    "HUGEINT": "numeric",
+    "DOUBLE": "double precision",
+    "FLOAT": "real",
+    "BOOLEAN": "boolean",
+    "DATE": "date",
+    "TIMESTAMP": "timestamp",
+    "TIMESTAMP WITH TIME ZONE": "timestamptz",
+}
 
 # PostgreSQL type oids -> Arrow types, for results; anything else arrives as text.
 ARROW_TYPES = {
@@ -207,6 +221,12 @@ class PostgresSession(Session):
             cursor.close()
 
     # -- loading -------------------------------------------------------------------------------
+    def load_temp_table(self, name: str, data: Any, select: str = "*") -> None:
+        if select == "*":
+            self._load_temp(name, data)  # straight into the table, without a second copy
+        else:
+            super().load_temp_table(name, data, select)
+
     @contextlib.contextmanager
     def registered(self, name: str, data: Any) -> Iterator[None]:
         """A temp table of that name holding the data, for the block."""
@@ -297,6 +317,14 @@ class PostgresSession(Session):
         return render_refs(sql, lambda model: f"pub.{model}")
 
 
+def _sql_type_of_duckdb(duckdb_type: str) -> str:
+    """The PostgreSQL column type for a DuckDB one (what ingest's typing produces)."""
+    upper = duckdb_type.upper()
+    if upper.startswith("DECIMAL"):
+        return upper.replace("DECIMAL", "numeric")
+    return DUCKDB_TYPES.get(upper, "text")
+
+
 def _copyable(column: pa.Array) -> pa.Array:
     """A column as COPY's CSV reads it: dictionaries decoded, timestamps with their offset."""
     if pa.types.is_dictionary(column.type):
@@ -361,6 +389,9 @@ class PostgresWarehouse(Warehouse):
         try:
             con.execute(f"set timezone = '{self.settings.timezone}'")
             con.execute(f"set work_mem = '{self.settings.get('warehouse.postgres_work_mem')}'")
+            # The JIT compiles the generated tag and segment queries for longer than they run: it
+            # took 27.7 s of tag_report's 21.8 s execution at 1M orders.
+            con.execute("set jit = off")
             # One writer at a time, as on DuckDB: a session-level advisory lock, released on close.
             deadline = time.monotonic() + PUBLISH_RETRY_SECONDS
             while not con.execute("select pg_try_advisory_lock(hashtext('segflow writer'))").fetchone()[0]:
@@ -395,13 +426,35 @@ class PostgresWarehouse(Warehouse):
         finally:
             con.close()
 
-    def hand_over(self, staging: Session, work: Session, tables: list[str]) -> None:
-        for table in tables:
-            reader = staging.con.sql(f"select * from {table}").to_arrow_reader(COPY_BATCH_ROWS)
-            work._load_temp(table, reader)
+    def hand_over(self, staging: Session, work: Session, tables: dict[str, str]) -> None:
+        """Each query's rows from the DuckDB staging session into a temp table of the work session:
+        DuckDB writes them as CSV (6x faster than Arrow's CSV writer, 2M rows in 0.6 s) into a
+        scratch file that COPY reads."""
+        scratch = self.files_dir / ".duckdb_tmp"
+        scratch.mkdir(parents=True, exist_ok=True)
+        for table, sql in tables.items():
+            relation = staging.con.sql(sql)
+            columns = ", ".join(
+                f'"{name}" {_sql_type_of_duckdb(str(column_type))}'
+                for name, column_type in zip(relation.columns, relation.types, strict=True)
+            )
+            work.con.execute(f"drop table if exists {table}")
+            work.con.execute(f"create temp table {table} ({columns})")
+            path = scratch / f"{table}-{os.getpid()}.csv"
+            try:
+                staging.execute(f"copy ({sql}) to '{path}' (format csv, header false)")
+                with (
+                    open(path, "rb") as rows,
+                    work.con.cursor().copy(f"copy {table} from stdin with (format csv)") as copy,
+                ):
+                    while chunk := rows.read(COPY_CHUNK_BYTES):
+                        copy.write(chunk)
+            finally:
+                path.unlink(missing_ok=True)
+            work.con.execute(f"analyze {table}")
             staging.execute(f"drop table if exists {table}")
 
-    def publish(self, session: Session, tables: list[str] | None = None) -> list[str]:
+    def publish(self, session: Session, tables: list[str] | None = None) -> dict[str, str]:
         con = session.con
         work_tables = [
             row[0]
@@ -419,10 +472,12 @@ class PostgresWarehouse(Warehouse):
         }
         if tables is None or not published:
             self._swap_schema(session, work_tables)
-            return work_tables
+            return dict.fromkeys(work_tables, "rewritten")
         fresh = [t for t in tables if t in work_tables]
         self._swap_tables(session, fresh)
-        return sorted(published | set(fresh))
+        modes = {table: "carried" for table in published if "__" not in table}
+        modes.update(dict.fromkeys(fresh, "rewritten"))
+        return dict(sorted(modes.items()))
 
     def _copy(self, session: Session, schema: str, table: str, name: str) -> None:
         session.con.execute(f"create table {schema}.{name} as select * from pub.{table}")

@@ -111,7 +111,8 @@ def ingest(
                         Path(workdir),
                         f"landing_{number}",
                     )
-                warehouse.hand_over(staging, con, [t for s in staged for t in s.tables])
+                if staging is not con:
+                    staged = [files.moved(staging, con, warehouse, kind) for files in staged]
             with con.transaction():
                 for files_of_scan in staged:
                     insert_staged(con, files_of_scan, kind, batches, loaded_at)

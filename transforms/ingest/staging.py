@@ -68,6 +68,20 @@ class StagedFiles:
     def tables(self) -> list[str]:
         return [f"{self.table}_checked", f"{self.table}_quarantine"]
 
+    def moved(self, staging: Session, work: Session, warehouse, kind: str) -> StagedFiles:
+        """The same files staged in the work session, when they were typed in another (engines that
+        do not read files themselves): only the good rows and the columns the load appends move."""
+        columns = ", ".join([*(identifier(c.name) for c in KINDS[kind]), "_source_file", "_line"])
+        warehouse.hand_over(
+            staging,
+            work,
+            {
+                f"{self.table}_checked": f"select {columns} from {self.table}_checked where not ({self.any_error})",
+                f"{self.table}_quarantine": f"select * from {self.table}_quarantine",
+            },
+        )
+        return StagedFiles(self.table, self.results, any_error="false")
+
     def drop(self, con: Session) -> None:
         for table in self.tables:
             con.execute(f"drop table if exists {table}")
