@@ -48,7 +48,7 @@ from identity_record_labels
 
 
 def _index_dtype(largest: int) -> type:
-    # int32 halves the arrays that hold node and record numbers; at 100M orders they are GBs each.
+    # int32 halves the arrays that hold node and record numbers, which are GBs each at scale.
     return np.int32 if largest < np.iinfo(np.int32).max else np.int64
 
 
@@ -68,7 +68,7 @@ def stitch(con: Session, variables: dict) -> str:
     node_dtype = _index_dtype(node_count)
     # record_no is dense within a kind (see landed_files_sql), so records index an array directly:
     # kind after kind, each from its record_no. DuckDB computes the index and drops the junk links,
-    # so Python holds just two int32 arrays (1.7 GB at 100M orders, 207M links).
+    # so Python holds just two int32 arrays (their size at 100M orders: bench/RESULTS.md).
     kinds = len(RECORD_KINDS)
     slots = np.zeros(kinds, dtype=np.int64)
     for kind, largest in con.execute(
@@ -98,8 +98,8 @@ def stitch(con: Session, variables: dict) -> str:
     root = np.full(int(slots.sum()), node_count, dtype=node_dtype)
     np.minimum.at(root, record_index, node)
     record_root = root[record_index]
-    # Each array is freed once the next is built: at 100M orders they are GBs each, and this
-    # process also holds DuckDB's buffer pool.
+    # Each array is freed once the next is built: they are GBs each at scale, and this process
+    # also holds DuckDB's buffer pool.
     del record_index
     linked = node != record_root
     graph = coo_matrix(
@@ -114,7 +114,7 @@ def stitch(con: Session, variables: dict) -> str:
     _temp_table(con, "identity_labels", {"node_id": node_ids, "component": labels[node_ids]})
     del node_ids, usable
     # Records whose identifiers are all junk have no root and belong to nobody. DuckDB splits the
-    # record index back into kind and number: in numpy those were 7 GB of arrays at 100M orders.
+    # record index back into kind and number, which in numpy took several times these arrays.
     records = np.flatnonzero(root < node_count).astype(record_index_dtype)
     components = labels[root[records]]
     del root, labels

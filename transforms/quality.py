@@ -309,7 +309,7 @@ def run_check(con: Session, check: Check, variables: dict) -> tuple[dict, object
     column = check.column
     if check.type == "not_null":
         # Only whether each value is there matters, so GE gets that (1 or null) under the column's
-        # name instead of the value: GE hashes every batch it is given, 1 s per 1M order ids.
+        # name instead of the value: GE hashes every batch it is given, and ids hash slowly.
         query = f"select case when {column} is not null then 1 end as {column} from {check.table}"
     else:
         query = f"select {column} from {check.table} where {column} is not null"
@@ -326,8 +326,8 @@ def run_check(con: Session, check: Check, variables: dict) -> tuple[dict, object
 
 def _batches(reader: pa.RecordBatchReader, rows: int) -> Iterator[pa.Table]:
     """The reader's record batches gathered into tables of about `rows` rows. DuckDB hands out
-    its row groups (122,880 rows), and GE's fixed cost per batch (it hashes each frame twice) made
-    a not_null check over 16.7M order ids take 21 s in 136 batches."""
+    its row groups (122,880 rows), and GE's fixed cost per batch (it hashes each frame twice)
+    dominated checks over millions of rows in such small batches (bench/RESULTS.md)."""
     gathered: list[pa.RecordBatch] = []
     gathered_rows = 0
     for batch in reader:
@@ -343,8 +343,8 @@ def _batches(reader: pa.RecordBatchReader, rows: int) -> Iterator[pa.Table]:
 
 def _frame(table: pa.Table) -> pd.DataFrame:
     """A batch for GE's pandas engine without Python objects per value: decimals become floats and
-    strings stay in Arrow. GE compares object columns one value at a time: the amounts of 1M
-    orders took 9.6 s as decimals and 0.4 s as floats; the checks at 1M, 25.4 s and 7.1 s."""
+    strings stay in Arrow. GE compares object columns one value at a time, which made decimal
+    columns over 20x slower than floats (bench/RESULTS.md)."""
     columns = [
         column.cast(pa.float64()) if pa.types.is_decimal(column.type) else column for column in table.columns
     ]

@@ -123,7 +123,7 @@ ORDER_KEYS_DDL = (
 # Every identifier value (phone, unionid, email, member_id, as normalised at ingest) gets one integer
 # id_key, in one key space across the types, and every raw row of a person kind carries the keys of
 # its identifiers (`_phone_key`, ...): identity stitching groups and joins on integers instead of
-# hashing 20M (type, value) strings twice per build at 10M orders.
+# hashing every (type, value) string twice per build.
 IDENTIFIER_KEYS_DDL = (
     "create table if not exists raw.identifier_keys "
     "(id_type varchar not null, id_value varchar not null, id_key bigint not null)"

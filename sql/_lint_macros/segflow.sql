@@ -6,3 +6,4 @@
 {% macro date_after(days) %}date '2026-01-08'{% endmacro %}
 {% macro landed_files(relation) %}select _batch, _file, 0 as line_offset from {{ relation }} group by _batch, _file{% endmacro %}
 {% macro record_key(column, kind) %}{{ column }} * 4{% endmacro %}
+{% macro version_rank_order(version_at, version_no, cutoff) %}{{ version_at }} desc, {{ version_no }} desc{% endmacro %}

@@ -1,7 +1,7 @@
 -- One row per engagement event that belongs to a customer, keyed by customer_no (the owner, from
 -- int_record_labels). Readers that publish a customer_key join int_customers on customer_no after
--- they aggregate: carrying the 16-character key on every event took 5.0-5.4 s to write at 10M orders
--- (6.3M events) against 2.5-2.8 s without it.
+-- they aggregate: carrying the 16-character key on every event doubled the time to write it
+-- (bench/RESULTS.md, "Measurements behind the code").
 select
     labels.customer_no,
     events.event_type,

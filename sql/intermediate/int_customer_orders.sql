@@ -3,8 +3,8 @@
 -- customer_no and order_no: the customer and the order as integers, for joins inside this build;
 -- order_key: the order's key from ingest, which its lines carry too.
 -- Owners come from int_record_labels, not int_record_customers: every labelled record's customer is
--- in int_identity, and the join that adds customer_key cost 4 s of CPU at 10M orders for a column
--- this model does not write.
+-- in int_identity, and the join that adds customer_key costs CPU for a column this model does not
+-- write (bench/RESULTS.md).
 select
     customers.customer_no,
     orders.order_key,

@@ -4,8 +4,8 @@
 {{ config(materialized='temporary') }}
 -- Every pair of identifiers on one record, lower key first, read from the staging rows one pair of
 -- identifier columns at a time. Keys are one space across the types, so the two columns of a pair
--- never hold the same key. A record with one identifier (86% of them at 10M orders) makes no pair:
--- the self-join of every record's identifiers this replaced took 5.0 s at 10M orders, this 1.5 s.
+-- never hold the same key. A record with one identifier (most of them) makes no pair, so this
+-- is cheaper than the self-join of every record's identifiers it replaced (bench/RESULTS.md).
 with record_pairs as (
     {%- for source in identity_sources %}
         {%- set last_source = loop.last %}

@@ -14,7 +14,7 @@ with landed_files as (
 
 -- The version window sorts every column it carries, so it ranks the versions by their keys alone;
 -- the winners' columns are read in a second pass over the raw rows. The two passes are written out
--- rather than shared: DuckDB materializes a CTE read twice, which cost 9 s more at 10M orders.
+-- rather than shared: DuckDB materializes a CTE read twice, which made this model slower.
 version_keys as (
     select
         orders._order_key,

@@ -66,7 +66,7 @@ def _config(settings: Settings, temp_dir: Path) -> dict:
         "preserve_insertion_order": True,
         # The models' top-1 windows rank millions of partitions of one or two rows (versions of
         # an order or a line). DuckDB rewrites a one-key top-1 window into an arg_max aggregate,
-        # which made int_customer_item_features 30% slower at 10M orders than the window.
+        # which is slower than the window for them (bench/RESULTS.md).
         "disabled_optimizers": "top_n_window_elimination",
     }
 

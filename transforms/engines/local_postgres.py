@@ -26,7 +26,7 @@ from transforms.errors import SegflowError
 DATABASE = "segflow"
 USER = "segflow"
 # The demo server keeps what it holds on a folder of the project: durability on power loss buys
-# nothing there, and fsync made each publish's schema swap several times slower.
+# nothing there.
 SERVER_SETTINGS = {
     "listen_addresses": "127.0.0.1",
     "fsync": "off",

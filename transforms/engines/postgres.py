@@ -169,7 +169,7 @@ class PostgresSession(Session):
 
     def _analyze(self, target: exp.Expression) -> None:
         """Statistics for a table just built: autovacuum never analyzes temp tables, and without
-        them the planner took nested loops that made one 166k-row ingest insert run for minutes."""
+        them the planner chose nested loops that made an ingest's insert run for minutes."""
         table = target.this if isinstance(target, exp.Schema) else target
         self.con.execute(f"analyze {table.sql(dialect='postgres')}")
 
@@ -389,8 +389,8 @@ class PostgresWarehouse(Warehouse):
         try:
             con.execute(f"set timezone = '{self.settings.timezone}'")
             con.execute(f"set work_mem = '{self.settings.get('warehouse.postgres_work_mem')}'")
-            # The JIT compiles the generated tag and segment queries for longer than they run: it
-            # took 27.7 s of tag_report's 21.8 s execution at 1M orders.
+            # The JIT compiles the generated tag and segment queries for longer than they run
+            # (bench/RESULTS.md).
             con.execute("set jit = off")
             # One writer at a time, as on DuckDB: a session-level advisory lock, released on close.
             deadline = time.monotonic() + PUBLISH_RETRY_SECONDS
@@ -428,8 +428,8 @@ class PostgresWarehouse(Warehouse):
 
     def hand_over(self, staging: Session, work: Session, tables: dict[str, str]) -> None:
         """Each query's rows from the DuckDB staging session into a temp table of the work session:
-        DuckDB writes them as CSV (6x faster than Arrow's CSV writer, 2M rows in 0.6 s) into a
-        scratch file that COPY reads."""
+        DuckDB writes them as CSV into a scratch file that COPY reads (several times faster than
+        Arrow's CSV writer through Python)."""
         scratch = self.files_dir / ".duckdb_tmp"
         scratch.mkdir(parents=True, exist_ok=True)
         for table, sql in tables.items():

@@ -94,8 +94,8 @@ def ingest(
             to_load.setdefault(f"{file_format}:{header}", []).append(path)
         batches = {p: f"{loaded_at:%Y%m%dT%H%M%S}-{h[:10]}" for p, h in hashes.items()}
         # Files are typed and checked before the transaction, not in it. Temp tables written inside
-        # a transaction are held until it ends: with them in it, one load of 10.1M order rows ran out
-        # of memory under a 600MB limit in its insert (40.6M under 5GB), and loaded when outside it.
+        # a transaction are held until it ends: with them in it, large loads ran out of memory in
+        # their insert that load when the typing is outside it (bench/RESULTS.md).
         staged: list[StagedFiles] = []
         try:
             with warehouse.staging(con) as staging:

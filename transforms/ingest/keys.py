@@ -32,7 +32,7 @@ def assign_keys(
     once given.
 
     Rows look their keys up in `landed_keys`, not `keys_table`: a lookup table sized by the batch,
-    not by every key ever given (42M order ids by the eighth month of 100M orders a year)."""
+    not by every key ever given, which grows with every month loaded."""
     columns = ", ".join(natural_key)
     same_key = " and ".join(f"given.{column} = landed.{column}" for column in natural_key)
     con.execute(
