@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from transforms import PROJECT_ROOT
 from transforms.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# A BI tool reading in a loop during builds, run as its own process (tests/bi_reader.py).
+BI_READER = str(Path(__file__).parent / "bi_reader.py")
 
 
 def write_config(folder: Path, settings_overrides: dict | None = None) -> Path:
@@ -158,3 +161,24 @@ def cli(settings, *args, failpoint: str | None = None, wait: bool = True):
     if not wait:
         return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+
+
+def assert_an_error_blocks_publish_and_a_warning_does_not(settings, expectation: dict, before, after) -> None:
+    """A brand suite with one failing expectation: as an error it stops the build as of `after`
+    (readers keep `before`); as a warning the build publishes."""
+    from transforms.build import build
+    from transforms.errors import SegflowError
+
+    suites = settings.config_dir / "expectations"
+    suites.mkdir(exist_ok=True)
+    name = expectation.get("name") or f"{expectation['type']}:{expectation['table']}.{expectation['column']}"
+    for severity in ("error", "warning"):
+        suite = {"suite": "brand", "expectations": [{**expectation, "severity": severity}]}
+        (suites / "brand.yml").write_text(yaml.safe_dump(suite), encoding="utf-8")
+        if severity == "error":
+            with pytest.raises(SegflowError, match=f"data-quality error.*{re.escape(name)}"):
+                build(settings, after)
+        else:
+            build(settings, after)
+        published = published_rows(settings, "select distinct as_of_date from customer_features")
+        assert published == [(before if severity == "error" else after,)]

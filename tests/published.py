@@ -19,15 +19,17 @@ RUN_COLUMNS = {"_loaded_at", "loaded_at", "batch", "exported_at", "run_at", "pub
 def _cell(value: object) -> str:
     if value is None:
         return "∅"
-    if isinstance(value, float | decimal.Decimal):
+    if isinstance(value, bool):
+        return str(value).lower()
+    # A number is compared as a number: a sum of integers is a HUGEINT on DuckDB and numeric on
+    # PostgreSQL, the same value either way.
+    if isinstance(value, int | float | decimal.Decimal):
         number = float(value)
         if math.isnan(number):
             return "nan"
         return f"{round(number, 6):.6f}"  # cents and ratios, without the last bits of a float sum
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).isoformat() if value.tzinfo else value.isoformat()
-    if isinstance(value, bool):
-        return str(value).lower()
     return str(value)
 
 

@@ -5,12 +5,15 @@ merged identities, junk identifiers) built as of two dates."""
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import date
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
-from tests.published import published_tables
+from tests.conftest import cli
+from tests.published import published_tables, table_rows
 from transforms.build import build
 from transforms.engines import open_warehouse
 from transforms.errors import SegflowError
@@ -99,16 +102,22 @@ def landing(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.mark.slow
-def test_the_same_data_builds_the_same_published_tables_on_every_engine(engines, landing):
-    built = {}
+@pytest.fixture(scope="module")
+def built(engines, landing) -> dict:
+    """Each engine's published tables as of D1 and then D2, from the same landing files."""
+    tables = {}
     for engine, settings in engines.items():
         ingest_landing(settings, landing, until_date=D1.isoformat())
         build(settings, D1)
         first = published_tables(settings)
         ingest_landing(settings, landing)
         build(settings, D2)
-        built[engine] = (first, published_tables(settings))
+        tables[engine] = (first, published_tables(settings))
+    return tables
+
+
+@pytest.mark.slow
+def test_the_same_data_builds_the_same_published_tables_on_every_engine(built):
     for as_of, duck, postgres in zip((D1, D2), built["duckdb"], built["postgres"], strict=True):
         assert CONTRACT_TABLES <= set(duck)
         assert sorted(duck) == sorted(postgres), as_of
@@ -118,3 +127,45 @@ def test_the_same_data_builds_the_same_published_tables_on_every_engine(engines,
                 assert duck[table][1], f"{table} is empty: the comparison would prove nothing"
             differing = sorted(set(duck[table][1]) ^ set(postgres[table][1]))[:3]
             assert duck[table][1] == postgres[table][1], f"{table} as of {as_of} differs: {differing}"
+
+
+@pytest.mark.slow
+def test_every_command_gives_the_same_output_on_every_engine(engines, built, tmp_path):
+    """What a user types, through the CLI, on each engine: the same files and the same answers."""
+    outputs = {}
+    for engine, settings in engines.items():
+        out = tmp_path / engine
+
+        def run(*args: str, _settings=settings, _engine=engine) -> str:
+            done = cli(_settings, "--json", *args)
+            assert done.returncode == 0, (_engine, args, done.stderr[-2000:])
+            return done.stdout
+
+        check = json.loads(run("check", "--as-of", D2.isoformat()))
+        exported = json.loads(run("pack", "export", "churned_winback", "--out", str(out)))
+        hashed = json.loads(run("pack", "export", "churned_winback", "--out", str(out), "--hash"))
+        outputs[engine] = {
+            "check": sorted(
+                (c["suite"], c["expectation"], c["success"], c["observed"]) for c in check["checks"]
+            ),
+            "tags report": json.loads(run("tags", "report")),
+            "preview": json.loads(run("pack", "preview", "churned_winback")),
+            "export": Path(exported["file"]).read_bytes(),
+            "export --hash": Path(hashed["file"]).read_bytes(),
+            "counts": [(e["members"], e["suppressed"], e["holdout"]) for e in (exported, hashed)],
+            "lift": json.loads(
+                run("pack", "lift", "churned_winback", "--export", exported["export_id"], "--days", "7")
+            ),
+            "reminders": json.loads(
+                run("actions", "unpaid-reminders", "--at", f"{D2.isoformat()}T10:00:00+08:00")
+            ),
+            "dump": pq.read_table(
+                json.loads(run("dump", "segment_summary", "--out", str(out / "summary.parquet")))["file"]
+            ),
+        }
+        run("report", "--out", str(out / "report.html"))
+        outputs[engine]["report"] = (out / "report.html").stat().st_size > 10_000
+        outputs[engine]["dump"] = table_rows(outputs[engine]["dump"])
+    assert outputs["duckdb"]["counts"][0][0] > 0
+    for key in outputs["duckdb"]:
+        assert outputs["duckdb"][key] == outputs["postgres"][key], key

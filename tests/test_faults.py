@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import subprocess
@@ -11,11 +10,16 @@ import time
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import pytest
-import yaml
 
-from tests.conftest import cli, published_rows, work_rows
+from tests.conftest import (
+    BI_READER,
+    assert_an_error_blocks_publish_and_a_warning_does_not,
+    cli,
+    published_rows,
+    work_rows,
+)
+from tests.published import published_tables
 from transforms.build import build
 from transforms.engines import open_warehouse
 from transforms.errors import SegflowError
@@ -24,23 +28,11 @@ from transforms.ingest import ingest, ingest_landing
 from transforms.quality import data_docs_dir
 
 D1, D2 = date(2026, 6, 1), date(2026, 6, 15)
-VOLATILE = {"loaded_at", "batch", "exported_at"}  # when a load happened differs between warehouses
 
 
-def digests(settings) -> dict[str, str]:
-    """A content hash per published table (rows in any order, volatile columns left out)."""
-    con = duckdb.connect(str(open_warehouse(settings).published_path), read_only=True)
-    try:
-        result = {}
-        for (table,) in con.execute("select table_name from information_schema.tables order by 1").fetchall():
-            columns = [r[0] for r in con.execute(f"describe {table}").fetchall() if r[0] not in VOLATILE]
-            rows = sorted(
-                repr(r) for r in con.execute(f"select {', '.join(columns)} from {table}").fetchall()
-            )
-            result[table] = hashlib.sha256("\n".join(rows).encode()).hexdigest()
-        return result
-    finally:
-        con.close()
+def digests(settings) -> dict:
+    """Every published table as BI reads it (rows sorted, load times left out)."""
+    return published_tables(settings)
 
 
 @pytest.fixture(scope="module")
@@ -234,28 +226,13 @@ def test_killed_ingest_loads_nothing_twice(make_settings, landing):
 
 
 def test_data_quality_error_stops_publish_and_warning_does_not(warehouse_at_d1):
-    suites = warehouse_at_d1.config_dir / "expectations"
-    suites.mkdir()
-    custom = {
-        "suite": "brand",
-        "expectations": [
-            {
-                "name": "no_customer_spends_over_1000",
-                "type": "metric",
-                "severity": "error",
-                "sql": "select max(total_spend) from pub.customer_features",
-                "max": 1000,
-            },
-        ],
+    expectation = {
+        "name": "no_customer_spends_over_1000",
+        "type": "metric",
+        "sql": "select max(total_spend) from pub.customer_features",
+        "max": 1000,
     }
-    (suites / "brand.yml").write_text(yaml.safe_dump(custom), encoding="utf-8")
-    with pytest.raises(SegflowError, match="data-quality error.*no_customer_spends_over_1000"):
-        build(warehouse_at_d1, D2)
-    assert published_rows(warehouse_at_d1, "select distinct as_of_date from customer_features") == [(D1,)]
-    custom["expectations"][0]["severity"] = "warning"
-    (suites / "brand.yml").write_text(yaml.safe_dump(custom), encoding="utf-8")
-    build(warehouse_at_d1, D2)
-    assert published_rows(warehouse_at_d1, "select distinct as_of_date from customer_features") == [(D2,)]
+    assert_an_error_blocks_publish_and_a_warning_does_not(warehouse_at_d1, expectation, D1, D2)
     assert published_rows(
         warehouse_at_d1, "select success from dq_results where expectation = 'no_customer_spends_over_1000'"
     ) == [(False,)]
@@ -282,35 +259,11 @@ def test_data_quality_error_stops_publish_and_warning_does_not(warehouse_at_d1):
     assert brand_runs == ["failed", "failed"]
 
 
-READER = r"""
-import duckdb, json, sys, time
-path, seconds = sys.argv[1], float(sys.argv[2])
-reads = errors = inconsistent = 0
-slowest = 0.0
-messages = []
-deadline = time.monotonic() + seconds
-while time.monotonic() < deadline:
-    started = time.monotonic()
-    try:
-        con = duckdb.connect(path, read_only=True)
-        rows = con.execute("select model, sum(customers), sum(customer_share) from segment_summary group by model").fetchall()
-        total = con.execute("select count(*) from customer_features").fetchall()[0][0]
-        con.close()
-        reads += 1
-        if not rows or any(c != total or abs(s - 1) > 1e-9 for _, c, s in rows):
-            inconsistent += 1
-    except Exception as exc:
-        errors += 1
-        messages.append(str(exc)[:200])
-    slowest = max(slowest, time.monotonic() - started)
-    time.sleep(0.02)
-print(json.dumps({"reads": reads, "errors": errors, "inconsistent": inconsistent, "slowest": slowest, "messages": messages[:3]}))
-"""
-
-
 def test_a_reader_in_a_loop_never_errors_or_waits_during_builds(warehouse_at_d1, landing):
     path = str(open_warehouse(warehouse_at_d1).published_path)
-    reader = subprocess.Popen([sys.executable, "-c", READER, path, "25"], stdout=subprocess.PIPE, text=True)
+    reader = subprocess.Popen(
+        [sys.executable, BI_READER, "duckdb", path, "25"], stdout=subprocess.PIPE, text=True
+    )
     time.sleep(1)
     for day in (D2, date(2026, 6, 16), D2):
         build(warehouse_at_d1, day)

@@ -11,13 +11,17 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import cli, published_rows, work_rows
+from tests.conftest import (
+    BI_READER,
+    assert_an_error_blocks_publish_and_a_warning_does_not,
+    cli,
+    published_rows,
+    work_rows,
+)
 from tests.published import published_tables
 from transforms.build import build
 from transforms.engines import open_warehouse
-from transforms.errors import SegflowError
 from transforms.generate import generate
 from transforms.ingest import ingest_landing
 from transforms.quality import data_docs_dir
@@ -97,36 +101,6 @@ def test_killed_ingest_loads_nothing_and_the_retry_loads_each_row_once(make_pg_s
     assert loaded[0][0] == loaded[0][1] > 0
 
 
-# A BI tool's session: one statement per read (autocommit, read committed), so each read sees one
-# published version. It checks that the segment summary adds up to the customer count.
-READER = r"""
-import json, sys, time
-import psycopg
-url, seconds = sys.argv[1], float(sys.argv[2])
-reads = errors = inconsistent = 0
-slowest = 0.0
-messages = []
-deadline = time.monotonic() + seconds
-con = psycopg.connect(url, autocommit=True)
-while time.monotonic() < deadline:
-    started = time.monotonic()
-    try:
-        rows = con.execute(
-            "select s.model, sum(s.customers), sum(s.customer_share), max(f.customers) "
-            "from segflow.segment_summary as s cross join (select count(*) as customers from segflow.customer_features) as f "
-            "group by s.model"
-        ).fetchall()
-        reads += 1
-        if not rows or any(c != total or abs(s - 1) > 1e-9 for _, c, s, total in rows):
-            inconsistent += 1
-    except Exception as exc:
-        errors += 1
-        messages.append(str(exc)[:200])
-    slowest = max(slowest, time.monotonic() - started)
-    time.sleep(0.02)
-print(json.dumps({"reads": reads, "errors": errors, "inconsistent": inconsistent, "slowest": slowest, "messages": messages[:3]}))
-"""
-
 # A long BI query on the published customer_features, started before a build publishes.
 LONG_QUERY = r"""
 import sys
@@ -146,7 +120,9 @@ def test_readers_never_error_wait_or_see_a_partial_table_and_a_long_query_holds_
     warehouse_at_d1, landing
 ):
     url = _driver_url(warehouse_at_d1)
-    reader = subprocess.Popen([sys.executable, "-c", READER, url, "30"], stdout=subprocess.PIPE, text=True)
+    reader = subprocess.Popen(
+        [sys.executable, BI_READER, "postgres", url, "30"], stdout=subprocess.PIPE, text=True
+    )
     long_query = subprocess.Popen(
         [sys.executable, "-c", LONG_QUERY, url, "25"],
         stdout=subprocess.PIPE,
@@ -183,28 +159,8 @@ def test_a_data_quality_error_found_by_ges_sql_engine_stops_publish_and_a_warnin
         warehouse_at_d1, "select count(*) from pub.customer_features where total_spend > 1000"
     )
     assert big_spenders[0][0] > 0
-    suites = warehouse_at_d1.config_dir / "expectations"
-    suites.mkdir()
-    custom = {
-        "suite": "brand",
-        "expectations": [
-            {
-                "type": "between",
-                "severity": "error",
-                "table": "pub.customer_features",
-                "column": "total_spend",
-                "max": 1000,
-            }
-        ],
-    }
-    (suites / "brand.yml").write_text(yaml.safe_dump(custom), encoding="utf-8")
-    with pytest.raises(SegflowError, match="data-quality error.*between:pub.customer_features.total_spend"):
-        build(warehouse_at_d1, D2)
-    assert published_rows(warehouse_at_d1, "select distinct as_of_date from customer_features") == [(D1,)]
-    custom["expectations"][0]["severity"] = "warning"
-    (suites / "brand.yml").write_text(yaml.safe_dump(custom), encoding="utf-8")
-    build(warehouse_at_d1, D2)
-    assert published_rows(warehouse_at_d1, "select distinct as_of_date from customer_features") == [(D2,)]
+    expectation = {"type": "between", "table": "pub.customer_features", "column": "total_spend", "max": 1000}
+    assert_an_error_blocks_publish_and_a_warning_does_not(warehouse_at_d1, expectation, D1, D2)
     customers = published_rows(
         warehouse_at_d1, "select count(*) from customer_features where total_spend is not null"
     )

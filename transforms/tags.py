@@ -345,7 +345,7 @@ def catalog_report(settings: Settings) -> dict:
         rows = con.fetch_dicts(
             "select tag_category, tag_group, tag, source, members, round(coverage, 4) as coverage, "
             "overlapping_customers, customers_without_tag_in_group, last_touched_date, warning "
-            "from tag_report order by tag_category, tag_group, members desc"
+            "from tag_report order by tag_category, tag_group, members desc, tag, source"
         )
     groups, tags = len(catalog.groups), len(rows)
     max_groups, max_tags = int(catalog.limits.get("max_groups", 30)), int(catalog.limits.get("max_tags", 300))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import duckdb
 import pytest
 
-from tests.conftest import write_config
+from tests.conftest import published_rows, write_config
 from transforms.airflow_runner import airflow_env, dags_test, prepare
 from transforms.build import build
 from transforms.engines import open_warehouse
@@ -20,11 +19,7 @@ BACKFILL = [date(2026, 6, 19), date(2026, 6, 20), date(2026, 6, 21)]
 
 
 def table_rows(settings: Settings, table: str) -> list[tuple]:
-    con = duckdb.connect(str(open_warehouse(settings).published_path), read_only=True)
-    try:
-        return sorted(con.execute(f"select * from {table}").fetchall(), key=repr)
-    finally:
-        con.close()
+    return sorted(published_rows(settings, f"select * from {table}"), key=repr)
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ embedded warehouse: transforms/engines/duckdb.py) and arrive with COPY.
 from __future__ import annotations
 
 import contextlib
+import decimal
 import io
 import os
 import time
@@ -30,6 +31,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 import psycopg
+import psycopg.adapt
 import psycopg.sql
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -112,6 +114,17 @@ def _sql_type(arrow_type: pa.DataType) -> str:
     if pa.types.is_timestamp(arrow_type):
         return "timestamptz" if arrow_type.tz else "timestamp"
     return "text"
+
+
+class _NumericLoader(psycopg.adapt.Loader):
+    """numeric values as DuckDB's drivers return the same results: a whole number without decimal
+    places (a sum or count of integers, a bigint in DuckDB) as int, others as Decimal."""
+
+    def load(self, data) -> int | decimal.Decimal:
+        text = bytes(data).decode()
+        if "." in text or not text.lstrip("-").isdigit():
+            return decimal.Decimal(text)
+        return int(text)
 
 
 class _Rows:
@@ -375,13 +388,15 @@ class PostgresWarehouse(Warehouse):
     def _connect(self, doing: str) -> psycopg.Connection:
         try:
             # Prepared plans would outlive the tables a build replaces ("cached plan must not change result type").
-            return psycopg.connect(
+            con = psycopg.connect(
                 self.conninfo, autocommit=True, application_name="segflow", prepare_threshold=None
             )
         except psycopg.OperationalError as exc:
             raise SegflowError(
                 f"{self.location}: cannot connect for {doing} ({str(exc).strip().splitlines()[0]})"
             ) from exc
+        con.adapters.register_loader("numeric", _NumericLoader)
+        return con
 
     @contextlib.contextmanager
     def work(self, doing: str = "segflow", outcome: str = "published nothing") -> Iterator[PostgresSession]:

@@ -4,7 +4,9 @@ where its output would run but mean something else.
 Each rewrite is one construct whose meaning differs; tests/test_engines.py runs every one on both
 engines and compares the answers.
 - round(x, n): PostgreSQL has no round(double, n), and round(double) rounds half to even where
-  DuckDB rounds half away from zero; numeric rounds half away from zero on both.
+  DuckDB rounds half away from zero; numeric rounds half away from zero on both. The result is a
+  double, as DuckDB's round of a double (segflow rounds ratios, never money).
+- avg(x): a double in DuckDB, numeric in PostgreSQL for integers and decimals.
 - sha256(text): PostgreSQL's takes bytea and returns bytea; DuckDB's takes text and returns hex.
 - a // b: DuckDB's integer division, truncating; sqlglot divides as doubles and casts, which
   rounds.
@@ -34,8 +36,13 @@ def _rewrite(node: exp.Expression, published_schema: str | None) -> exp.Expressi
         raise SegflowError(
             f"{node.kind.lower()} join has no PostgreSQL form; write [not] exists: {node.sql()}"
         )
+    if isinstance(node, exp.Round) and not isinstance(node.parent, exp.Cast):
+        node.set("this", exp.cast(node.this, exp.DataType.build("numeric")))
+        return exp.cast(node, exp.DataType.build("double"))
     if isinstance(node, exp.Round):
         node.set("this", exp.cast(node.this, exp.DataType.build("numeric")))
+    elif isinstance(node, exp.Avg) and not isinstance(node.parent, exp.Cast):
+        return exp.cast(node, exp.DataType.build("double"))
     elif isinstance(node, exp.SHA2) or (isinstance(node, exp.Anonymous) and node.name.lower() == "sha256"):
         value = node.this if isinstance(node, exp.SHA2) else node.expressions[0]
         as_bytes = exp.func("convert_to", value.copy(), exp.Literal.string("UTF8"))
