@@ -169,3 +169,19 @@ def test_every_command_gives_the_same_output_on_every_engine(engines, built, tmp
     assert outputs["duckdb"]["counts"][0][0] > 0
     for key in outputs["duckdb"]:
         assert outputs["duckdb"][key] == outputs["postgres"][key], key
+
+
+@pytest.mark.slow
+def test_published_tables_carry_the_same_comments_for_bi_tools(engines, built):
+    comments = {}
+    with open_warehouse(engines["duckdb"]).read() as con:
+        comments["duckdb"] = con.execute(
+            "select table_name, comment from duckdb_tables() where database_name = 'pub' order by 1"
+        ).fetchall()
+    with open_warehouse(engines["postgres"]).read() as con:
+        comments["postgres"] = con.con.execute(
+            "select c.relname, obj_description(c.oid) from pg_class as c join pg_namespace as n "
+            "on n.oid = c.relnamespace where n.nspname = 'segflow' and c.relkind = 'r' order by 1"
+        ).fetchall()
+    assert dict(comments["duckdb"])["customer_features"] == "one row per customer_key"
+    assert comments["duckdb"] == comments["postgres"]
