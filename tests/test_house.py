@@ -57,3 +57,20 @@ def test_database_drivers_are_imported_only_behind_the_engine_boundary():
                 if any(name.split(".")[0] in DRIVERS for name in names):
                     importing.append(str(path.relative_to(PROJECT)))
     assert importing == []
+
+
+def test_no_module_over_600_lines_and_no_function_over_100():
+    too_long = []
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if len(text.splitlines()) > 600:
+            too_long.append(f"{path.relative_to(PROJECT)}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if (
+                isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                and node.end_lineno - node.lineno >= 100
+            ):
+                too_long.append(
+                    f"{path.relative_to(PROJECT)}:{node.name}: {node.end_lineno - node.lineno + 1} lines"
+                )
+    assert too_long == []
