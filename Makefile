@@ -58,7 +58,7 @@ lint: $(STAMP)
 	$(BIN)/sqlfluff lint sql --disable-progress-bar --nocolor
 
 test: $(STAMP) system-deps lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 # Benchmarks, not tests: N orders raw -> features and the pandas reference side by side.
 # ENGINE=postgres: the same data on DuckDB and a local PostgreSQL side by side.

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 def _make(target: str, folder: Path, env: dict, **variables: str) -> subprocess.CompletedProcess:
     assignments = [
-        f"{key}={value}" for key, value in {"DEMO_ORDERS": "2500", "DEMO_DIR": folder, **variables}.items()
+        f"{key}={value}" for key, value in {"DEMO_ORDERS": "1500", "DEMO_DIR": folder, **variables}.items()
     ]
     return subprocess.run(
         ["make", "--no-print-directory", target, *assignments],
@@ -37,7 +37,7 @@ def _assert_demo_published(settings: Settings, folder: Path, output: str) -> Non
     with open_warehouse(settings).read() as con:
         customers = con.scalar("select count(*) from customer_features")
         segmented = con.scalar("select count(distinct customer_key) from customer_segments")
-    assert customers > 300 and segmented == customers
+    assert customers > 100 and segmented == customers
 
 
 def test_make_demo(tmp_path):
