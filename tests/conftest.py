@@ -63,9 +63,10 @@ def postgres_server():
     url = local_postgres.start(folder)
     numbers = itertools.count()
 
-    def new_database() -> str:
+    def new_database(copy_of: str | None = None) -> str:
+        """A fresh database's URL; with `copy_of` (a URL from here), a copy of that one."""
         name = f"test_{next(numbers)}"
-        local_postgres.create_database(folder, name)
+        local_postgres.create_database(folder, name, copy_of.rsplit("/", 1)[1] if copy_of else None)
         return url.rsplit("/", 1)[0] + f"/{name}"
 
     try:

@@ -18,6 +18,7 @@ from tests.conftest import (
     cli,
     published_rows,
     work_rows,
+    write_config,
 )
 from tests.published import published_tables
 from transforms.build import build
@@ -25,6 +26,7 @@ from transforms.engines import open_warehouse
 from transforms.generate import generate
 from transforms.ingest import ingest_landing
 from transforms.quality import data_docs_dir
+from transforms.settings import Settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -39,26 +41,30 @@ def landing(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def clean_at_d2(tmp_path_factory, postgres_server, landing):
-    """The published tables of an undisturbed warehouse built as of D1 then D2."""
-    from tests.conftest import write_config
-    from transforms.settings import Settings
-
-    folder = tmp_path_factory.mktemp("pg_clean")
+def built_at_d1(tmp_path_factory, postgres_server, landing) -> str:
+    """A warehouse loaded and built as of D1, once: each test gets a copy of its database."""
+    folder = tmp_path_factory.mktemp("pg_d1")
     config = write_config(folder / "config", {"warehouse": {"files_dir": str(folder / "files")}})
     settings = Settings.load(config, postgres_server())
     ingest_landing(settings, landing)
     build(settings, D1)
+    return settings.warehouse_url
+
+
+@pytest.fixture(scope="module")
+def clean_at_d2(tmp_path_factory, postgres_server, built_at_d1):
+    """The published tables of an undisturbed warehouse built as of D1 then D2."""
+    folder = tmp_path_factory.mktemp("pg_clean")
+    config = write_config(folder / "config", {"warehouse": {"files_dir": str(folder / "files")}})
+    settings = Settings.load(config, postgres_server(copy_of=built_at_d1))
     build(settings, D2)
     return published_tables(settings)
 
 
 @pytest.fixture
-def warehouse_at_d1(make_pg_settings, landing):
-    settings = make_pg_settings()
-    ingest_landing(settings, landing)
-    build(settings, D1)
-    return settings
+def warehouse_at_d1(tmp_path, postgres_server, built_at_d1):
+    config = write_config(tmp_path / "config", {"warehouse": {"files_dir": str(tmp_path / "files")}})
+    return Settings.load(config, postgres_server(copy_of=built_at_d1))
 
 
 def test_killed_builds_leave_the_published_tables_whole_and_the_retry_is_exact(warehouse_at_d1, clean_at_d2):

@@ -133,11 +133,19 @@ def start(folder: Path, server_settings: dict | None = None) -> str:
     return url(folder)
 
 
-def create_database(folder: Path, name: str) -> None:
-    """A database of that name on the folder's server, unless it has one."""
+def create_database(folder: Path, name: str, copy_of: str | None = None) -> None:
+    """A database of that name on the folder's server, unless it has one; `copy_of` copies another
+    database file by file (its sessions are ended first: PostgreSQL copies only an unused one)."""
     port = int((folder.resolve() / "port").read_text())
     with psycopg.connect(host="127.0.0.1", port=port, user=USER, dbname="postgres", autocommit=True) as con:
-        if not con.execute("select 1 from pg_database where datname = %s", [name]).fetchone():
+        if con.execute("select 1 from pg_database where datname = %s", [name]).fetchone():
+            return
+        if copy_of:
+            con.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", [copy_of]
+            )
+            con.execute(f'create database "{name}" template "{copy_of}"')
+        else:
             con.execute(f'create database "{name}"')
 
 
