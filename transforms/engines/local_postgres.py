@@ -68,6 +68,8 @@ def _free_port(folder: Path) -> int:
     earlier = folder / "port"
     wanted = int(earlier.read_text()) if earlier.exists() else 0
     with socket.socket() as probe:
+        # As the server binds it: a port its last run left in TIME_WAIT is free to it.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", wanted))
         except OSError:

@@ -19,7 +19,6 @@ embedded warehouse: transforms/engines/duckdb.py) and arrive with COPY.
 from __future__ import annotations
 
 import contextlib
-import decimal
 import io
 import os
 import time
@@ -31,7 +30,6 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 import psycopg
-import psycopg.adapt
 import psycopg.sql
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -41,6 +39,15 @@ from sqlglot import exp
 from transforms.engines.base import Session, Warehouse
 from transforms.engines.duckdb import DuckDBSession, scratch_connection
 from transforms.engines.postgres_sql import generate, hash_bucket_sql, parse
+from transforms.engines.postgres_types import (
+    ARROW_TYPES,
+    NumericLoader,
+    arrow_type,
+    copyable,
+    sql_type,
+    sql_type_of_duckdb,
+    unique,
+)
 from transforms.errors import SegflowError
 from transforms.failpoints import failpoint
 from transforms.settings import DEFAULT_WAREHOUSE_PATH, Settings
@@ -56,75 +63,6 @@ LOCK_TIMEOUT_MS = 200
 PUBLISH_RETRY_SECONDS = float(os.environ.get("SEGFLOW_PUBLISH_RETRY_SECONDS", "900"))
 COPY_BATCH_ROWS = 200_000
 COPY_CHUNK_BYTES = 4 << 20
-DUCKDB_TYPES = {
-    "VARCHAR": "text",
-    "BIGINT": "bigint",
-    "INTEGER": "integer",
-    "SMALLINT": "smallint",
-    "HUGEINT": "numeric",
-    "DOUBLE": "double precision",
-    "FLOAT": "real",
-    "BOOLEAN": "boolean",
-    "DATE": "date",
-    "TIMESTAMP": "timestamp",
-    "TIMESTAMP WITH TIME ZONE": "timestamptz",
-}
-
-# PostgreSQL type oids -> Arrow types, for results; anything else arrives as text.
-ARROW_TYPES = {
-    16: pa.bool_(),
-    20: pa.int64(),
-    21: pa.int16(),
-    23: pa.int32(),
-    25: pa.string(),
-    1043: pa.string(),
-    700: pa.float32(),
-    701: pa.float64(),
-    1082: pa.date32(),
-    1114: pa.timestamp("us"),
-}
-
-
-def _arrow_type(column: psycopg.Column, timezone: str) -> pa.DataType | None:
-    """None: let Arrow infer it from the values (numeric without a declared precision)."""
-    if column.type_code == 1700:
-        precision, scale = column.precision, column.scale
-        return pa.decimal128(precision, scale or 0) if precision else None
-    if column.type_code == 1184:
-        return pa.timestamp("us", tz=timezone)
-    return ARROW_TYPES.get(column.type_code, pa.string())
-
-
-def _sql_type(arrow_type: pa.DataType) -> str:
-    """The column type a loaded Arrow column gets."""
-    if pa.types.is_dictionary(arrow_type):
-        return _sql_type(arrow_type.value_type)
-    if pa.types.is_boolean(arrow_type):
-        return "boolean"
-    if pa.types.is_integer(arrow_type):
-        return (
-            "bigint" if arrow_type.bit_width > 32 or pa.types.is_unsigned_integer(arrow_type) else "integer"
-        )
-    if pa.types.is_floating(arrow_type):
-        return "double precision"
-    if pa.types.is_decimal(arrow_type):
-        return f"numeric({arrow_type.precision}, {arrow_type.scale})"
-    if pa.types.is_date(arrow_type):
-        return "date"
-    if pa.types.is_timestamp(arrow_type):
-        return "timestamptz" if arrow_type.tz else "timestamp"
-    return "text"
-
-
-class _NumericLoader(psycopg.adapt.Loader):
-    """numeric values as DuckDB's drivers return the same results: a whole number without decimal
-    places (a sum or count of integers, a bigint in DuckDB) as int, others as Decimal."""
-
-    def load(self, data) -> int | decimal.Decimal:
-        text = bytes(data).decode()
-        if "." in text or not text.lstrip("-").isdigit():
-            return decimal.Decimal(text)
-        return int(text)
 
 
 class _Rows:
@@ -208,12 +146,12 @@ class PostgresSession(Session):
 
     def _arrow(self, description, rows: list[tuple]) -> pa.Table:
         names = [column.name for column in description]
-        types = [_arrow_type(column, self.timezone) for column in description]
+        types = [arrow_type(column, self.timezone) for column in description]
         columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
         arrays = [
             pa.array(list(values), type=arrow_type) for values, arrow_type in zip(columns, types, strict=True)
         ]
-        return pa.Table.from_arrays(arrays, names=_unique(names))
+        return pa.Table.from_arrays(arrays, names=unique(names))
 
     def fetch_numpy(self, sql: str) -> dict[str, np.ndarray]:
         """Integer columns (identity's graph: two numbers per link) through COPY as CSV, parsed by
@@ -277,7 +215,7 @@ class PostgresSession(Session):
             data = pa.Table.from_pandas(data, preserve_index=False)
         batches = data.to_batches(COPY_BATCH_ROWS) if isinstance(data, pa.Table) else data
         schema = data.schema
-        columns = ", ".join(f'"{field.name}" {_sql_type(field.type)}' for field in schema)
+        columns = ", ".join(f'"{field.name}" {sql_type(field.type)}' for field in schema)
         self.con.execute(f"drop table if exists {name}")
         self.con.execute(f"create temp table {name} ({columns})")
         self.copy_into(name, batches, schema)
@@ -292,7 +230,7 @@ class PostgresSession(Session):
                 if not batch.num_rows:
                     continue
                 batch = pa.RecordBatch.from_arrays(
-                    [_copyable(column) for column in batch.columns], names=batch.schema.names
+                    [copyable(column) for column in batch.columns], names=batch.schema.names
                 )
                 buffer = io.BytesIO()
                 pa_csv.write_csv(
@@ -353,30 +291,6 @@ class PostgresSession(Session):
         return render_refs(sql, lambda model: f"pub.{model}")
 
 
-def _sql_type_of_duckdb(duckdb_type: str) -> str:
-    """The PostgreSQL column type for a DuckDB one (what ingest's typing produces)."""
-    upper = duckdb_type.upper()
-    if upper.startswith("DECIMAL"):
-        return upper.replace("DECIMAL", "numeric")
-    return DUCKDB_TYPES.get(upper, "text")
-
-
-def _copyable(column: pa.Array) -> pa.Array:
-    """A column as COPY's CSV reads it: dictionaries decoded, timestamps with their offset."""
-    if pa.types.is_dictionary(column.type):
-        column = column.dictionary_decode()
-    return column
-
-
-def _unique(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    unique = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        unique.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
-    return unique
-
-
 class PostgresWarehouse(Warehouse):
     def __init__(self, settings: Settings):
         super().__init__(settings)
@@ -418,7 +332,7 @@ class PostgresWarehouse(Warehouse):
             raise SegflowError(
                 f"{self.location}: cannot connect for {doing} ({str(exc).strip().splitlines()[0]})"
             ) from exc
-        con.adapters.register_loader("numeric", _NumericLoader)
+        con.adapters.register_loader("numeric", NumericLoader)
         return con
 
     @contextlib.contextmanager
@@ -473,7 +387,7 @@ class PostgresWarehouse(Warehouse):
         for table, sql in tables.items():
             relation = staging.con.sql(sql)
             columns = ", ".join(
-                f'"{name}" {_sql_type_of_duckdb(str(column_type))}'
+                f'"{name}" {sql_type_of_duckdb(str(column_type))}'
                 for name, column_type in zip(relation.columns, relation.types, strict=True)
             )
             work.con.execute(f"drop table if exists {table}")
