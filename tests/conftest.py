@@ -183,3 +183,20 @@ def assert_an_error_blocks_publish_and_a_warning_does_not(settings, expectation:
             build(settings, after)
         published = published_rows(settings, "select distinct as_of_date from customer_features")
         assert published == [(before if severity == "error" else after,)]
+
+
+def kill_builds_then_retry(
+    settings, as_of, points=("after:customer_features", "after:customer_tags", "publish:before_swap")
+):
+    """A build as of `as_of` killed at each failpoint leaves the published tables as they were;
+    returns the finished retry."""
+    from tests.published import published_tables
+
+    before = published_tables(settings)
+    for point in points:
+        killed = cli(settings, "build", "--as-of", as_of.isoformat(), failpoint=point)
+        assert killed.returncode == 137, (point, killed.stderr)
+        assert published_tables(settings) == before, point
+    retried = cli(settings, "build", "--as-of", as_of.isoformat())
+    assert retried.returncode == 0, retried.stderr
+    return retried

@@ -16,6 +16,7 @@ from tests.conftest import (
     BI_READER,
     assert_an_error_blocks_publish_and_a_warning_does_not,
     cli,
+    kill_builds_then_retry,
     published_rows,
     work_rows,
 )
@@ -28,11 +29,6 @@ from transforms.ingest import ingest, ingest_landing
 from transforms.quality import data_docs_dir
 
 D1, D2 = date(2026, 6, 1), date(2026, 6, 15)
-
-
-def digests(settings) -> dict:
-    """Every published table as BI reads it (rows sorted, load times left out)."""
-    return published_tables(settings)
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +47,7 @@ def warehouse_at_d1(make_settings, landing):
 
 
 def test_killed_build_leaves_readers_intact_and_the_retry_is_exact(warehouse_at_d1, make_settings, landing):
-    before = digests(warehouse_at_d1)
-    for point in ("after:customer_features", "after:customer_tags", "publish:before_swap"):
-        killed = cli(warehouse_at_d1, "build", "--as-of", D2.isoformat(), failpoint=point)
-        assert killed.returncode == 137, (point, killed.stderr)
-        assert digests(warehouse_at_d1) == before, point
-    retried = cli(warehouse_at_d1, "build", "--as-of", D2.isoformat())
-    assert retried.returncode == 0, retried.stderr
+    retried = kill_builds_then_retry(warehouse_at_d1, D2)
     assert re.search(
         r"^steps: staging [\d.]+ s, identity .*, publish [\d.]+ s; total [\d.]+ s$", retried.stdout, re.M
     )
@@ -65,7 +55,7 @@ def test_killed_build_leaves_readers_intact_and_the_retry_is_exact(warehouse_at_
     ingest_landing(clean, landing)
     build(clean, D1)
     build(clean, D2)
-    assert digests(warehouse_at_d1) == digests(clean)
+    assert published_tables(warehouse_at_d1) == published_tables(clean)
 
 
 def test_publish_adds_new_history_rows_and_equals_the_work_file(warehouse_at_d1):
@@ -204,9 +194,11 @@ def test_killed_right_after_the_swap_readers_see_the_new_tables_and_the_retry_ch
     ingest_landing(clean, landing)
     build(clean, D1)
     build(clean, D2)
-    assert digests(warehouse_at_d1) == digests(clean)
+    assert published_tables(warehouse_at_d1) == published_tables(clean)
     assert cli(warehouse_at_d1, "build", "--as-of", D2.isoformat()).returncode == 0
-    assert digests(warehouse_at_d1) == digests(clean)  # rerunning a finished date changes nothing
+    assert published_tables(warehouse_at_d1) == published_tables(
+        clean
+    )  # rerunning a finished date changes nothing
     assert_published_equals_work(warehouse_at_d1)
 
 

@@ -16,6 +16,7 @@ from tests.conftest import (
     BI_READER,
     assert_an_error_blocks_publish_and_a_warning_does_not,
     cli,
+    kill_builds_then_retry,
     published_rows,
     work_rows,
     write_config,
@@ -68,13 +69,7 @@ def warehouse_at_d1(tmp_path, postgres_server, built_at_d1):
 
 
 def test_killed_builds_leave_the_published_tables_whole_and_the_retry_is_exact(warehouse_at_d1, clean_at_d2):
-    before = published_tables(warehouse_at_d1)
-    for point in ("after:customer_features", "after:customer_tags", "publish:before_swap"):
-        killed = cli(warehouse_at_d1, "build", "--as-of", D2.isoformat(), failpoint=point)
-        assert killed.returncode == 137, (point, killed.stderr)
-        assert published_tables(warehouse_at_d1) == before, point
-    retried = cli(warehouse_at_d1, "build", "--as-of", D2.isoformat())
-    assert retried.returncode == 0, retried.stderr
+    kill_builds_then_retry(warehouse_at_d1, D2)
     assert published_tables(warehouse_at_d1) == clean_at_d2
 
 

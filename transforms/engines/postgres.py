@@ -51,7 +51,6 @@ from transforms.engines.postgres_types import (
 from transforms.errors import SegflowError
 from transforms.failpoints import failpoint
 from transforms.settings import DEFAULT_WAREHOUSE_PATH, Settings
-from transforms.sql import render_refs
 from transforms.table_docs import comment_statements
 
 SCHEMAS = ("raw", "stg", "int", "pub", "meta")
@@ -286,9 +285,6 @@ class PostgresSession(Session):
 
     def hash_bucket(self, value_sql: str, buckets: int) -> str:
         return hash_bucket_sql(value_sql, buckets)
-
-    def render(self, sql: str) -> str:
-        return render_refs(sql, lambda model: f"pub.{model}")
 
 
 class PostgresWarehouse(Warehouse):

@@ -88,7 +88,7 @@ def sql_type_of_duckdb(duckdb_type: str) -> str:
 
 
 def copyable(column: pa.Array) -> pa.Array:
-    """A column as COPY's CSV reads it: dictionaries decoded, timestamps with their offset."""
+    """A column Arrow's CSV writer can write: dictionaries decoded to their values."""
     if pa.types.is_dictionary(column.type):
         column = column.dictionary_decode()
     return column
