@@ -221,7 +221,11 @@ def test_every_published_table_and_column_says_what_it_means(segments_built, tmp
 
     export(segments_built, resolve_pack(segments_built, "buyers", "order_count >= 1"), tmp_path)
     unpaid_reminders(segments_built, datetime(2026, 3, 10, 12, tzinfo=ZoneInfo("Asia/Shanghai")))
-    tables = published_rows(segments_built, "select table_name, comment from duckdb_tables() order by 1")
+    tables = published_rows(
+        segments_built,
+        "select table_name, comment from duckdb_tables() union all "
+        "select view_name, comment from duckdb_views() where not internal order by 1",
+    )
     assert len(tables) >= 35 and [t for t, comment in tables if not comment] == []
     undocumented = published_rows(
         segments_built,

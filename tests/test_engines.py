@@ -176,7 +176,9 @@ def test_published_tables_carry_the_same_comments_for_bi_tools(engines, built):
     comments = {}
     with open_warehouse(engines["duckdb"]).read() as con:
         comments["duckdb"] = con.execute(
-            "select table_name, comment from duckdb_tables() where database_name = 'pub' order by 1"
+            "select table_name, comment from duckdb_tables() where database_name = 'pub' and schema_name = 'main' "
+            "union all select view_name, comment from duckdb_views() where database_name = 'pub' "
+            "and schema_name = 'main' order by 1"
         ).fetchall()
     with open_warehouse(engines["postgres"]).read() as con:
         comments["postgres"] = con.con.execute(

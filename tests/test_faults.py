@@ -58,12 +58,16 @@ def test_killed_build_leaves_readers_intact_and_the_retry_is_exact(warehouse_at_
     assert published_tables(warehouse_at_d1) == published_tables(clean)
 
 
-def test_publish_adds_new_history_rows_and_equals_the_work_file(warehouse_at_d1):
-    """Publish starts from a copy of the published file and adds the history rows written since:
-    a publish killed before its swap hands its rows to the next one, and the published tables end
-    up equal to the work file's."""
+def test_each_history_date_is_written_once_and_publish_copies_no_table(warehouse_at_d1):
+    """A build's tables are written in the next file, which publish renames into place; a history
+    table is a view over one Parquet file per as-of date, written when that date is built and never
+    again. So publishing copies nothing and does not grow with the dates kept. A publish killed
+    before its swap hands its dates to the next one."""
     d3, d4 = date(2026, 6, 16), date(2026, 6, 18)
     build(warehouse_at_d1, D2)
+    history = open_warehouse(warehouse_at_d1).history_dir / "customer_features_history"
+    written_by_d2 = {path.name: path.stat().st_mtime_ns for path in history.glob("*.parquet")}
+    assert len(written_by_d2) == 2  # D1 and D2
     killed = cli(warehouse_at_d1, "build", "--as-of", d3.isoformat(), failpoint="publish:before_swap")
     assert killed.returncode == 137, killed.stderr
     history_dates = "select distinct as_of_date from customer_features_history order by 1"
@@ -72,7 +76,19 @@ def test_publish_adds_new_history_rows_and_equals_the_work_file(warehouse_at_d1)
     assert published_rows(warehouse_at_d1, history_dates) == [(D1,), (D2,), (d3,), (d4,)]
     assert modes["customer_features_history"] == "appended"
     assert modes["customer_tags_history"] == "appended"
-    assert modes["customer_features"] == "rewritten"  # not a history table: rewritten whole
+    assert modes["customer_features"] == "built"
+    files = {path.name: path.stat().st_mtime_ns for path in history.glob("*.parquet")}
+    assert len(files) == 4
+    assert {name: files[name] for name in written_by_d2} == written_by_d2  # never rewritten
+    published = open_warehouse(warehouse_at_d1).published_path
+    with open_warehouse(warehouse_at_d1).read() as reader:
+        kinds = dict(
+            reader.execute(
+                "select table_name, table_type from information_schema.tables where table_catalog = 'pub'"
+            ).fetchall()
+        )
+    assert kinds["customer_features_history"] == "VIEW" and kinds["customer_features"] == "BASE TABLE"
+    assert not published.with_name(published.stem + ".next.duckdb").exists()
     assert_published_equals_work(warehouse_at_d1)
 
 
@@ -83,7 +99,8 @@ def assert_published_equals_work(settings) -> None:
         tables = [
             row[0]
             for row in con.execute(
-                "select table_name from information_schema.tables where table_catalog = 'published' order by 1"
+                "select table_name from information_schema.tables where table_catalog = 'published' "
+                "and table_schema = 'main' order by 1"
             ).fetchall()
         ]
         assert "customer_tags_history" in tables

@@ -17,6 +17,7 @@ from transforms.engines import Session, Warehouse, open_warehouse
 from transforms.errors import SegflowError
 from transforms.failpoints import failpoint
 from transforms.ingest import ensure_raw_tables
+from transforms.ingest.keys import publish_quarantine
 from transforms.models import Model, ModelRun, Project, discover_sql_models, materialize
 from transforms.schema import PERSON_KINDS
 from transforms.settings import Settings
@@ -107,6 +108,7 @@ def run_step(
                 from transforms.quality import DQ_RESULTS_DDL
 
                 con.execute(DQ_RESULTS_DDL)  # readers find the table even when checks were skipped
+                publish_quarantine(con)
                 result.publish_modes = warehouse.publish(con)
                 result.published = sorted(result.publish_modes)
     result.step_seconds[step] = time.perf_counter() - started

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
@@ -255,8 +256,9 @@ def materialize(con: Session, model: Model, variables: dict) -> ModelRun:
     )
 
 
-def _expired_snapshots(con: Session, model: Model, variables: dict) -> list[str]:
-    """The as-of dates (ISO) a snapshot history no longer keeps; none when it keeps every date.
+def _expired_snapshots(model: Model, variables: dict) -> Callable[[list[str]], list[str]]:
+    """Which as-of dates (ISO) a snapshot history no longer keeps, from all it holds; none when it
+    keeps every date.
 
     A snapshot history (`config(snapshot=true)`) holds a row per customer for every as-of date: at
     10M orders, about 0.4 GB per date across the five of them. It keeps the dates within
@@ -267,17 +269,24 @@ def _expired_snapshots(con: Session, model: Model, variables: dict) -> list[str]
     """
     keep_days = variables.get("history_keep_daily_days")
     if not model.config.get("snapshot") or keep_days is None:
-        return []
+        return lambda keys: []
     if model.config.get("unique_key") != "as_of_date":
         raise SegflowError(f"{model.path}: snapshot=true needs unique_key='as_of_date'")
-    run_date = variables["as_of_date"]
-    rows = con.execute(
-        f"select distinct cast(as_of_date as varchar) from {model.relation} "
-        f"where as_of_date < (select max(as_of_date) from {model.relation}) - {keep_days} "
-        f"and extract(day from as_of_date) <> 1 and as_of_date <> {run_date} and as_of_date is distinct "
-        f"from (select max(as_of_date) from {model.relation} where as_of_date < {run_date}) order by 1"
-    ).fetchall()
-    return [row[0] for row in rows]
+    run_date = variables["as_of"]
+
+    def expired(keys: list[str]) -> list[str]:
+        dates = sorted(date.fromisoformat(key) for key in keys)
+        if not dates:
+            return []
+        oldest_kept = dates[-1] - timedelta(days=keep_days)
+        before_run = max((day for day in dates if day < run_date), default=None)
+        return [
+            day.isoformat()
+            for day in dates
+            if day < oldest_kept and day.day != 1 and day != run_date and day != before_run
+        ]
+
+    return expired
 
 
 def _merge_incremental(con: Session, model: Model, variables: dict) -> list[str]:
@@ -290,37 +299,11 @@ def _merge_incremental(con: Session, model: Model, variables: dict) -> list[str]
     key = model.config.get("unique_key")
     if not key:
         raise SegflowError(f"{model.path}: an incremental model needs unique_key in its config()")
-    if not con.table_exists(model.schema, model.name):
-        _swap_in(con, model, model.sql)
-        return []
     con.execute(f"create or replace temp table incremental_batch as {model.sql}")
-    existing = {r[0] for r in con.execute(f"describe {model.relation}").fetchall()}
-    for name, sql_type, *_ in con.execute("describe incremental_batch").fetchall():
-        if name not in existing:
-            con.execute(f'alter table {model.relation} add column "{name}" {sql_type}')
     run_key = variables["as_of_date"] if key == "as_of_date" and "as_of_date" in variables else None
     try:
-        with con.transaction():
-            _replace_keys(con, model, key, run_key)
-            expired = _expired_snapshots(con, model, variables)
-            if expired:
-                con.execute(
-                    f"delete from {model.relation} where {key} in (select cast(unnest(?::varchar[]) as date))",
-                    [expired],
-                )
-            if model.schema == "pub":  # what was published changes only in these keys
-                written = f"select distinct cast({key} as varchar) from incremental_batch"
-                if run_key:
-                    written += f" union select cast({run_key} as varchar)"
-                # An expired key has no rows left: the published copy loses it too.
-                con.note_rows_written(model.relation, key, written + " union select unnest(?)", [expired])
+        return con.replace_keyed_rows(
+            model.relation, key, "incremental_batch", run_key, _expired_snapshots(model, variables)
+        )
     finally:
         con.execute("drop table if exists incremental_batch")
-    return expired
-
-
-def _replace_keys(con: Session, model: Model, key: str, run_key: str | None) -> None:
-    con.execute(f"delete from {model.relation} where {key} in (select distinct {key} from incremental_batch)")
-    if run_key:
-        con.execute(f"delete from {model.relation} where {key} = {run_key}")
-    con.execute(f"insert into {model.relation} by name select * from incremental_batch")

@@ -144,8 +144,9 @@ def raw_table_ddl(kind: str) -> str:
     return f"create table if not exists raw.{kind} ({', '.join(columns)})"
 
 
+# Written in the load's transaction with the raw rows; published as ingest_quarantine.
 QUARANTINE_DDL = """
-create table if not exists pub.ingest_quarantine (
+create table if not exists meta.ingest_quarantine (
     file varchar, line bigint, field varchar, value varchar, reason varchar,
     batch varchar, kind varchar, loaded_at timestamptz
 )"""

@@ -42,7 +42,9 @@ engagement as (
     select
         customer_no,
         count(case when event_type = 'content_view' then 1 end) as content_views,
-        sum(case when event_type = 'content_view' then coalesce(duration_seconds, 0) else 0 end) as content_seconds,
+        -- bigint, not the 128-bit sum: history snapshots are kept in Parquet, which has no 128-bit integer
+        cast(sum(case when event_type = 'content_view' then coalesce(duration_seconds, 0) else 0 end) as bigint)
+            as content_seconds,
         count(case when event_type = 'referral' then 1 end) as referrals,
         count(case when event_type = 'checkin' then 1 end) as checkins,
         count(*) as events

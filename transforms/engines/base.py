@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from transforms.settings import Settings
-from transforms.sql import render_refs
+from transforms.sql import literal, render_refs
 
 
 class Session(ABC):
@@ -72,10 +72,42 @@ class Session(ABC):
             raise
         self.execute("commit")
 
-    def note_rows_written(self, relation: str, key: str, keys_sql: str, params: list | None = None) -> None:
-        """An incremental model replaced these keys' rows (`keys_sql` selects them): engines whose
-        publish copies only what changed keep the list. Called inside the model's transaction."""
-        return None  # publishing copies whole tables unless an engine says otherwise
+    def replace_keyed_rows(
+        self,
+        relation: str,
+        key: str,
+        batch: str,
+        run_key: str | None,
+        expire: Callable[[list[str]], list[str]],
+    ) -> list[str]:
+        """An incremental model's merge: the rows of temp table `batch` replace the rows of their
+        keys in `relation` (and those of `run_key`, an SQL literal, even when the batch has none);
+        then the keys `expire` picks from all the relation's keys (as text) are deleted. One
+        transaction. Returns the deleted keys."""
+        if not self.table_exists(*relation.split(".", 1)):
+            self.execute(f"create table {relation} as select * from {batch}")
+            return []
+        existing = set(self.columns(relation))
+        for name, sql_type, *_ in self.execute(f"describe {batch}").fetchall():
+            if name not in existing:
+                self.execute(f'alter table {relation} add column "{name}" {sql_type}')
+        with self.transaction():
+            self.execute(f"delete from {relation} where {key} in (select distinct {key} from {batch})")
+            if run_key:
+                self.execute(f"delete from {relation} where {key} = {run_key}")
+            self.execute(f"insert into {relation} by name select * from {batch}")
+            keys = [
+                row[0]
+                for row in self.execute(
+                    f"select distinct cast({key} as varchar) from {relation} order by 1"
+                ).fetchall()
+            ]
+            expired = expire(keys)
+            if expired:
+                self.execute(
+                    f"delete from {relation} where cast({key} as varchar) in ({', '.join(literal(k) for k in expired)})"
+                )
+        return expired
 
     def dq_sql_source(self, sql: str) -> tuple[str, str] | None:
         """(SQLAlchemy URL, the query in the engine's dialect) where Great Expectations can push a
@@ -168,5 +200,5 @@ class Warehouse(ABC):
     def publish(self, session: Session, tables: list[str] | None = None) -> dict[str, str]:
         """Make the work session's finished tables what readers see, all at once. With a list, only
         those tables change and every other one is carried over. Returns every published table with
-        how it got there: rewritten (copied whole), appended (only the keys written since the last
-        publish) or carried (unchanged)."""
+        how it got there: built (written where readers now find it), copied (from the work
+        session), or carried (unchanged)."""

@@ -1,10 +1,13 @@
 """The warehouse: a DuckDB work file that only segflow writes, and a published file that readers open.
 
-A DuckDB file takes one writer or many readers, never both. So every write (ingest, build, pack
-export) happens in `<name>.work.duckdb`; publishing brings a copy of the published file up to date
-with the work file's `pub` tables and renames it over `<name>.duckdb` in one atomic step. Readers
-holding the old file keep reading it; the next connection sees the new one. Nobody ever waits on a
-lock to read.
+A DuckDB file takes one writer or many readers, never both. So nothing is written to the file readers
+hold. Ingest, the build's models and pack exports write their tables (schema `pub`) into
+`<name>.next.duckdb`, the next published file, beside the work file `<name>.work.duckdb` (raw,
+staging, intermediates, bookkeeping). A build publishes by renaming the next file over
+`<name>.duckdb` in one atomic step: its tables are written once, where readers then find them.
+History tables are views over one Parquet file per as-of date (duckdb_history.py), so publishing
+does not grow with the dates kept. Readers holding the old file keep reading it; the next
+connection sees the new one. Nobody ever waits on a lock to read.
 """
 
 from __future__ import annotations
@@ -22,16 +25,14 @@ import numpy as np
 import pyarrow as pa
 
 from transforms.engines.base import Session, Warehouse
+from transforms.engines.duckdb_history import delete_unlisted, listed_tables, replace_keys
 from transforms.errors import SegflowError
 from transforms.failpoints import failpoint
 from transforms.settings import Settings
 from transforms.sql import literal
 from transforms.table_docs import comment_statements
 
-SCHEMAS = ("raw", "stg", "int", "pub", "meta")
-# The keys (e.g. as-of dates) of history tables written since the last publish: publish copies
-# only those rows into the new file. Filled by incremental models; emptied after each swap.
-UNPUBLISHED_KEYS_DDL = "create table if not exists meta.unpublished_keys (table_name varchar, key_column varchar, key_value varchar)"
+SCHEMAS = ("raw", "stg", "int", "meta")
 LOCK_WAIT_SECONDS = float(os.environ.get("SEGFLOW_LOCK_WAIT_SECONDS", "600"))
 
 
@@ -72,10 +73,17 @@ def _config(settings: Settings, temp_dir: Path) -> dict:
 
 
 class DuckDBSession(Session):
-    def __init__(self, con: duckdb.DuckDBPyConnection, published_catalog: str | None = None):
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        published_catalog: str | None = None,
+        history_dir: Path | None = None,
+    ):
         self.con = con
-        # A reader's published tables are the attached file's main schema, addressed as pub.
+        # The published tables (a reader's) or the next ones (a writer's): the attached file's main
+        # schema, addressed as pub.
         self.published_catalog = published_catalog
+        self.history_dir = history_dir
 
     def relation_kind(self, schema: str, name: str) -> str | None:
         if self.published_catalog and schema == "pub":
@@ -147,13 +155,11 @@ class DuckDBSession(Session):
     def columns(self, relation: str) -> list[str]:
         return [row[0] for row in self.execute(f"describe {relation}").fetchall()]
 
-    def note_rows_written(self, relation: str, key: str, keys_sql: str, params: list | None = None) -> None:
-        """Publish copies only these keys' rows of a history table into the next published file."""
-        self.execute(UNPUBLISHED_KEYS_DDL)
-        self.execute(
-            f"insert into meta.unpublished_keys select '{relation}', '{key}', key_value "
-            f"from ({keys_sql}) as keys(key_value)",
-            params,
+    def replace_keyed_rows(self, relation, key, batch, run_key, expire) -> list[str]:
+        if self.history_dir is None or not relation.startswith("pub."):
+            return super().replace_keyed_rows(relation, key, batch, run_key, expire)
+        return replace_keys(
+            self.con, self.history_dir, relation.split(".", 1)[1], key, batch, run_key, expire
         )
 
 
@@ -162,6 +168,8 @@ class DuckDBWarehouse(Warehouse):
         super().__init__(settings)
         self.published_path = duckdb_path_from_url(settings.warehouse_url)
         self.work_path = self.published_path.with_name(self.published_path.stem + ".work.duckdb")
+        self.next_path = self.published_path.with_name(self.published_path.stem + ".next.duckdb")
+        self.history_dir = self.published_path.with_name(self.published_path.stem + ".history")
         self.temp_dir = self.published_path.parent / ".duckdb_tmp"
 
     @property
@@ -207,7 +215,8 @@ class DuckDBWarehouse(Warehouse):
             con.execute(f"set TimeZone = '{self.settings.timezone}'")
             for schema in SCHEMAS:
                 con.execute(f"create schema if not exists {schema}")
-            yield DuckDBSession(con)
+            self._attach_next(con)
+            yield DuckDBSession(con, published_catalog="pub", history_dir=self.history_dir)
         except duckdb.OutOfMemoryException as exc:
             raise SegflowError(self._out_of_memory(exc, doing, outcome)) from exc
         finally:
@@ -231,89 +240,102 @@ class DuckDBWarehouse(Warehouse):
         self.temp_dir.mkdir(parents=True, exist_ok=True)
         return _config(self.settings, self.temp_dir)
 
+    def _attach_next(self, con: duckdb.DuckDBPyConnection) -> None:
+        """The next published file as catalog `pub`: what the last publish left, plus what was
+        written since. Made as a copy of the published file when missing (after each build's publish)."""
+        if _has_work_pub_schema(con):
+            self._move_work_pub_to_next(con)
+        if not self.next_path.exists():
+            partial = self.next_path.with_name(f".{self.next_path.name}.partial")
+            if self.published_path.exists():
+                shutil.copyfile(self.published_path, partial)
+            else:
+                partial.unlink(missing_ok=True)
+                duckdb.connect(str(partial)).close()
+            _fsync(partial)
+            os.replace(partial, self.next_path)
+        con.execute(f"attach {literal(str(self.next_path))} as pub")
+
+    def _move_work_pub_to_next(self, con: duckdb.DuckDBPyConnection) -> None:
+        """A warehouse of an older segflow kept the next tables in the work file's schema pub."""
+        self.next_path.unlink(missing_ok=True)
+        con.execute(f"attach {literal(str(self.next_path))} as next_file")
+        try:
+            for (table,) in con.execute(
+                "select table_name from duckdb_tables() where database_name = current_database() "
+                "and schema_name = 'pub' order by 1"
+            ).fetchall():
+                con.execute(f"create table next_file.main.{table} as select * from pub.{table}")
+            con.execute("checkpoint next_file")
+        finally:
+            con.execute("detach database if exists next_file")
+        con.execute("drop schema pub cascade")
+        con.execute("drop table if exists meta.unpublished_keys")
+
     def publish(self, session: Session, tables: list[str] | None = None) -> dict[str, str]:
-        """Swap in a new published file.
+        """Make the next file's tables what readers see.
 
-        With `tables=None` (the build's publish step, after its checks passed) every table of the
-        work file's `pub` schema is published. Commands that change only their own tables (ingest,
-        pack exports, reminders) name them: every other table is carried over from the file readers
-        see now, so a build that failed its checks is never published by a later command.
-
-        The new file starts as a byte copy of the published one, so carried tables cost nothing, and
-        a history table gets only the rows of the keys written since the last publish
-        (UNPUBLISHED_KEYS_DDL): rewriting every table made publish grow with each as-of date kept.
-        The other tables are rewritten whole, and so is a history table whose columns or row count
-        would differ from the work file's.
+        With `tables=None` (the build's publish step, after its checks passed) the next file itself
+        becomes the published file: a rename, whatever the size of the tables. Commands that change
+        only their own tables (ingest, pack exports, reminders) name them: those are copied into a
+        copy of the published file, and every other table is carried over from the file readers see
+        now, so a build that failed its checks is never published by a later command.
         """
         con = session.con
-        work_tables = [
-            row[0]
-            for row in con.execute(
-                "select table_name from information_schema.tables "
-                "where table_catalog = current_database() and table_schema = 'pub' "
-                "and table_type = 'BASE TABLE' order by table_name"
-            ).fetchall()
-        ]
-        if tables is not None and not self.published_path.exists():
-            tables = work_tables  # nothing published yet: publish what there is
-        fresh = work_tables if tables is None else [t for t in tables if t in work_tables]
+        if tables is None or not self.published_path.exists():
+            return self._publish_next(con)
         staging_path = self.published_path.with_name(
             f".{self.published_path.stem}.publish-{os.getpid()}.duckdb"
         )
         staging_path.unlink(missing_ok=True)
         staging_path.with_name(staging_path.name + ".wal").unlink(missing_ok=True)  # left by a crash
-        if self.published_path.exists():
-            shutil.copyfile(self.published_path, staging_path)
-        con.execute(UNPUBLISHED_KEYS_DDL)
-        con.execute(f"attach '{staging_path}' as publishing")
+        shutil.copyfile(self.published_path, staging_path)
+        con.execute(f"attach {literal(str(staging_path))} as publishing")
         try:
-            published_before = {
-                row[0]
-                for row in con.execute(
-                    "select table_name from information_schema.tables where table_catalog = 'publishing' "
-                    "and table_type = 'BASE TABLE'"
-                ).fetchall()
-            }
-            appendable = {
-                table: key
-                for table in fresh
-                if table in published_before and (key := _unpublished_key(con, table))
-            }
-            rewritten = [t for t in fresh if t not in appendable]
-            stale = sorted(published_before - set(work_tables)) if tables is None else []
-            # Dropped and checkpointed first, so the new tables reuse their blocks and the file
-            # stays the size of what it holds.
-            for table in rewritten + stale:
+            published_before = set(_tables(con, "publishing"))
+            copied = [
+                table
+                for table in tables
+                if con.execute(
+                    "select count(*) from duckdb_tables() where database_name = 'pub' and schema_name = 'main' "
+                    "and table_name = ?",
+                    [table],
+                ).fetchone()[0]
+            ]
+            for table in copied:
                 con.execute(f"drop table if exists publishing.main.{table}")
-            con.execute("checkpoint publishing")
-            for table, key in appendable.items():
-                if not _publish_new_keys(con, table, key):
-                    con.execute(f"drop table publishing.main.{table}")
-                    rewritten.append(table)
-            for table in rewritten:
-                con.execute(f"create table publishing.main.{table} as select * from pub.{table}")
-            carried = sorted(published_before - set(fresh)) if tables is not None else []
-            for table in fresh:  # the comments BI tools show, from the models' YAML
-                columns = [row[0] for row in con.execute(f"describe publishing.main.{table}").fetchall()]
-                for statement in comment_statements(f"publishing.main.{table}", table, columns):
-                    con.execute(statement)
+                con.execute(f"create table publishing.main.{table} as select * from pub.main.{table}")
+                _comment(con, "publishing", table)
             con.execute("checkpoint publishing")
         finally:
             con.execute("detach database if exists publishing")
-        with open(staging_path, "rb") as handle:
-            os.fsync(handle.fileno())
+        _fsync(staging_path)
         failpoint("publish:before_swap")
         os.replace(staging_path, self.published_path)
         failpoint("publish:after_swap")
-        # After the swap: a crash before this line publishes the same keys again next time.
-        con.execute(
-            "delete from meta.unpublished_keys where table_name in (select unnest(?))",
-            [[f"pub.{table}" for table in fresh]],
-        )
-        modes = {table: "carried" for table in carried}
-        modes.update({table: "appended" for table in appendable if table not in rewritten})
-        modes.update({table: "rewritten" for table in rewritten})
+        modes = dict.fromkeys(sorted(published_before - set(copied)), "carried")
+        modes.update(dict.fromkeys(copied, "copied"))
         return dict(sorted(modes.items()))
+
+    def _publish_next(self, con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+        tables = _tables(con, "pub")
+        for table in tables:  # the comments BI tools show, from the models' YAML
+            _comment(con, "pub", table)
+        con.execute("checkpoint pub")
+        con.execute("detach pub")
+        _fsync(self.next_path)
+        failpoint("publish:before_swap")
+        os.replace(self.next_path, self.published_path)
+        failpoint("publish:after_swap")
+        # Files of dates no longer listed (expired, or built again) go once no reader can need them.
+        con.execute(f"attach {literal(str(self.published_path))} as published (read_only)")
+        try:
+            minutes = float(self.settings.get("history.delete_replaced_after_minutes"))
+            delete_unlisted(con, "published", self.history_dir, minutes * 60)
+            history = set(listed_tables(con, "published"))
+        finally:
+            con.execute("detach database if exists published")
+        return {table: "appended" if table in history else "built" for table in tables}
 
     # -- readers -------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -335,41 +357,32 @@ class DuckDBWarehouse(Warehouse):
             con.close()
 
 
-def _unpublished_key(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
-    """The key column of the rows written to a history table since the last publish, when the new
-    published file's copy of it can take just those rows (same columns); else None."""
-    keys = con.execute(
-        "select distinct key_column from meta.unpublished_keys where table_name = ?", [f"pub.{table}"]
-    ).fetchall()
-    if len(keys) != 1:
-        return None
-    same_columns = (
-        con.execute(f"describe pub.{table}").fetchall()
-        == con.execute(f"describe publishing.main.{table}").fetchall()
+def _has_work_pub_schema(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from duckdb_schemas() where database_name = current_database() and schema_name = 'pub'"
+        ).fetchone()[0]
     )
-    return keys[0][0] if same_columns else None
 
 
-def _publish_new_keys(con: duckdb.DuckDBPyConnection, table: str, key: str) -> bool:
-    """Replace the rows of the keys written since the last publish. False, with nothing changed,
-    when the row count then differs from the work file's (the files went apart)."""
-    relation = f"pub.{table}"
-    written = (
-        f"cast({key} as varchar) in (select key_value from meta.unpublished_keys where table_name = "
-        f"'{relation}')"
-    )
-    con.execute("begin transaction")
-    try:
-        con.execute(f"delete from publishing.main.{table} where {written}")
-        con.execute(f"insert into publishing.main.{table} by name select * from pub.{table} where {written}")
-        counts = con.execute(
-            f"select (select count(*) from publishing.main.{table}), (select count(*) from pub.{table})"
-        ).fetchone()
-        if counts[0] != counts[1]:
-            con.execute("rollback")
-            return False
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    return True
+def _tables(con: duckdb.DuckDBPyConnection, catalog: str) -> list[str]:
+    """The tables and history views of an attached file's main schema."""
+    return [
+        row[0]
+        for row in con.execute(
+            "select table_name from information_schema.tables where table_catalog = ? and table_schema = 'main' "
+            "order by 1",
+            [catalog],
+        ).fetchall()
+    ]
+
+
+def _comment(con: duckdb.DuckDBPyConnection, catalog: str, table: str) -> None:
+    columns = [row[0] for row in con.execute(f"describe {catalog}.main.{table}").fetchall()]
+    for statement in comment_statements(f"{catalog}.main.{table}", table, columns):
+        con.execute(statement)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())

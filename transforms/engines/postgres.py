@@ -420,11 +420,11 @@ class PostgresWarehouse(Warehouse):
         }
         if tables is None or not published:
             self._swap_schema(session, work_tables)
-            return dict.fromkeys(work_tables, "rewritten")
+            return dict.fromkeys(work_tables, "copied")
         fresh = [t for t in tables if t in work_tables]
         self._swap_tables(session, fresh)
         modes = {table: "carried" for table in published if "__" not in table}
-        modes.update(dict.fromkeys(fresh, "rewritten"))
+        modes.update(dict.fromkeys(fresh, "copied"))
         return dict(sorted(modes.items()))
 
     def _copy(self, session: Session, schema: str, table: str, name: str) -> None:

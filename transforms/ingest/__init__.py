@@ -26,7 +26,7 @@ from transforms.ingest.files import (
     landing_files_until,
     needs_transcoding,
 )
-from transforms.ingest.keys import ensure_raw_tables
+from transforms.ingest.keys import ensure_raw_tables, publish_quarantine
 from transforms.ingest.staging import StagedFiles, insert_staged, stage_files
 from transforms.mapping import load_mapping
 from transforms.schema import KINDS
@@ -137,6 +137,7 @@ def ingest(
             for files_of_scan in staged:
                 files_of_scan.drop(con)
         if any(r.status == "loaded" for r in results):
+            publish_quarantine(con)
             warehouse.publish(con, tables=["ingest_quarantine"])
     return results
 

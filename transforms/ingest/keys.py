@@ -83,8 +83,19 @@ def ensure_raw_tables(con: Session) -> None:
     add_order_keys(con)
     con.execute(IDENTIFIER_KEYS_DDL)
     add_identifier_keys(con)
+    if not con.table_exists("meta", "ingest_quarantine") and con.table_exists("pub", "ingest_quarantine"):
+        # kept in the published schema by an older segflow
+        con.execute("create table meta.ingest_quarantine as select * from pub.ingest_quarantine")
     con.execute(QUARANTINE_DDL)
     con.execute(FILES_DDL)
+
+
+def publish_quarantine(con: Session) -> None:
+    """pub.ingest_quarantine as the loads left it (the load's transaction writes only the work tables)."""
+    con.execute(
+        "create or replace table pub.ingest_quarantine as select * from meta.ingest_quarantine "
+        "order by loaded_at, file, line, field"
+    )
 
 
 def raw_tables_without(con: Session, kinds: tuple[str, ...], column: str) -> list[str]:

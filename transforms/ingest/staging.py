@@ -207,7 +207,7 @@ def insert_staged(
     con.execute("drop table if exists landed_order_keys")
     con.execute("drop table if exists landed_identifier_keys")
     con.execute(
-        f"insert into pub.ingest_quarantine select _source_file, line, field, value, reason, _batch, ?, ? "
+        f"insert into meta.ingest_quarantine select _source_file, line, field, value, reason, _batch, ?, ? "
         f"from {staged.table}_quarantine join landing_batches using (_source_file) order by _source_file, line, field",
         [kind, loaded_at],
     )
