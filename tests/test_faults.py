@@ -330,3 +330,51 @@ def test_bad_inputs_get_clear_errors_and_lose_nothing(warehouse_at_d1, tmp_path)
         "using (customer_key) where i.id_value = 'M-NEW-1'",
     )
     assert newcomer == [(1, 0)]  # an order from someone we never met is a new customer, not an error
+
+
+def test_a_warehouse_of_the_earlier_layout_is_converted_and_builds_as_a_new_one(
+    warehouse_at_d1, make_settings, landing
+):
+    """Earlier versions kept the next tables in the work file's schema pub and the histories as
+    tables inside the published file. Such a warehouse, made here from one built as of D1, builds
+    D2 into the same published tables as a warehouse that never had that layout."""
+    import duckdb
+
+    warehouse = open_warehouse(warehouse_at_d1)
+    with warehouse.work():  # the next file, as the first command after a publish starts it
+        pass
+    work = duckdb.connect(str(warehouse.work_path))
+    work.execute(f"attach '{warehouse.next_path}' as next_file (read_only)")
+    work.execute("create schema pub")
+    for (table,) in work.execute(
+        "select table_name from information_schema.tables where table_catalog = 'next_file' "
+        "and table_schema = 'main'"
+    ).fetchall():
+        work.execute(f"create table pub.{table} as select * from next_file.main.{table}")
+    work.execute("create table pub.ingest_quarantine_copy as select 1 as x")  # a stray table moves too
+    work.execute("drop table meta.ingest_quarantine")
+    work.close()
+    published = duckdb.connect(str(warehouse.published_path))
+    for (view,) in published.execute("select view_name from duckdb_views() where not internal").fetchall():
+        published.execute(f"create table {view}__table as select * from {view}")
+        published.execute(f"drop view {view}")
+        published.execute(f"alter table {view}__table rename to {view}")
+    published.execute("drop schema segflow_history cascade")
+    published.close()
+    warehouse.next_path.unlink()
+    for path in sorted(warehouse.history_dir.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    warehouse.history_dir.rmdir()
+
+    build(warehouse_at_d1, D2)
+    clean = make_settings(name="clean")
+    ingest_landing(clean, landing)
+    build(clean, D1)
+    build(clean, D2)
+    converted = published_tables(warehouse_at_d1)
+    assert converted.pop("ingest_quarantine_copy")
+    assert converted == published_tables(clean)
+    with warehouse.work() as con:
+        assert not con.scalar(
+            "select count(*) from duckdb_schemas() where database_name = current_database() and schema_name = 'pub'"
+        )
