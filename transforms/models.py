@@ -299,11 +299,7 @@ def _merge_incremental(con: Session, model: Model, variables: dict) -> list[str]
     key = model.config.get("unique_key")
     if not key:
         raise SegflowError(f"{model.path}: an incremental model needs unique_key in its config()")
-    con.execute(f"create or replace temp table incremental_batch as {model.sql}")
     run_key = variables["as_of_date"] if key == "as_of_date" and "as_of_date" in variables else None
-    try:
-        return con.replace_keyed_rows(
-            model.relation, key, "incremental_batch", run_key, _expired_snapshots(model, variables)
-        )
-    finally:
-        con.execute("drop table if exists incremental_batch")
+    return con.replace_keyed_rows(
+        model.relation, key, model.sql, run_key, _expired_snapshots(model, variables)
+    )

@@ -76,14 +76,29 @@ class Session(ABC):
         self,
         relation: str,
         key: str,
+        select: str,
+        run_key: str | None,
+        expire: Callable[[list[str]], list[str]],
+    ) -> list[str]:
+        """An incremental model's merge: the rows of `select` replace the rows of their keys in
+        `relation` (and those of `run_key`, an SQL literal, even when it selects none); then the
+        keys `expire` picks from all the relation's keys (as text) are deleted. One transaction.
+        Returns the deleted keys."""
+        batch = "incremental_batch"
+        self.execute(f"create or replace temp table {batch} as {select}")
+        try:
+            return self._merge_batch(relation, key, batch, run_key, expire)
+        finally:
+            self.execute(f"drop table if exists {batch}")
+
+    def _merge_batch(
+        self,
+        relation: str,
+        key: str,
         batch: str,
         run_key: str | None,
         expire: Callable[[list[str]], list[str]],
     ) -> list[str]:
-        """An incremental model's merge: the rows of temp table `batch` replace the rows of their
-        keys in `relation` (and those of `run_key`, an SQL literal, even when the batch has none);
-        then the keys `expire` picks from all the relation's keys (as text) are deleted. One
-        transaction. Returns the deleted keys."""
         if not self.table_exists(*relation.split(".", 1)):
             self.execute(f"create table {relation} as select * from {batch}")
             return []

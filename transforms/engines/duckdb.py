@@ -155,11 +155,11 @@ class DuckDBSession(Session):
     def columns(self, relation: str) -> list[str]:
         return [row[0] for row in self.execute(f"describe {relation}").fetchall()]
 
-    def replace_keyed_rows(self, relation, key, batch, run_key, expire) -> list[str]:
+    def replace_keyed_rows(self, relation, key, select, run_key, expire) -> list[str]:
         if self.history_dir is None or not relation.startswith("pub."):
-            return super().replace_keyed_rows(relation, key, batch, run_key, expire)
+            return super().replace_keyed_rows(relation, key, select, run_key, expire)
         return replace_keys(
-            self.con, self.history_dir, relation.split(".", 1)[1], key, batch, run_key, expire
+            self.con, self.history_dir, relation.split(".", 1)[1], key, select, run_key, expire
         )
 
 

@@ -47,26 +47,40 @@ def replace_keys(
     folder: Path,
     table: str,
     key: str,
-    batch: str,
+    select: str,
     run_key: str | None,
     expire: Callable[[list[str]], list[str]],
 ) -> list[str]:
-    """The batch's rows become the rows of their keys (and of `run_key`, with no rows if the batch
-    has none) in history table pub.<table>; then the keys `expire` picks from all keys are dropped.
-    Returns the expired keys."""
+    """The rows of `select` become the rows of their keys (and of `run_key`, with no rows if it
+    selects none) in history table pub.<table>; then the keys `expire` picks from all keys are
+    dropped. Returns the expired keys.
+
+    The rows go straight into one file, which is listed as is when it holds one key (a build's
+    date: the usual case) and split by key otherwise."""
     ensure_listing(con, "pub")
     if _kind(con, table) == "BASE TABLE":  # kept inside the file by an older segflow
         _partition_table(con, folder, table, key)
-    keys_sql = f"select cast({key} as varchar) from {batch}"
-    if run_key:
-        keys_sql += f" union select cast({run_key} as varchar)"
-    keys = [row[0] for row in con.execute(f"select distinct * from ({keys_sql}) order by 1").fetchall()]
-    written = {
-        value: _write_file(
-            con, folder, table, f"select * from {batch} where cast({key} as varchar) = {literal(value)}"
-        )
-        for value in keys
+    whole = _write_file(con, folder, table, select)
+    whole_sql = f"read_parquet({literal(str(folder / whole))})"
+    keys = {
+        row[0] for row in con.execute(f"select distinct cast({key} as varchar) from {whole_sql}").fetchall()
     }
+    run_value = con.execute(f"select cast({run_key} as varchar)").fetchone()[0] if run_key else None
+    if run_value is not None and keys <= {run_value}:
+        written = {run_value: whole}
+    elif run_value is None and len(keys) == 1:
+        written = {keys.pop(): whole}
+    else:
+        written = {
+            value: _write_file(
+                con,
+                folder,
+                table,
+                f"select * from {whole_sql} where cast({key} as varchar) = {literal(value)}",
+            )
+            for value in sorted(keys | ({run_value} if run_value else set()))
+        }
+        (folder / whole).unlink()
     con.execute("begin transaction")
     try:
         _list(con, table, written)
