@@ -255,3 +255,23 @@ def test_dump_writes_a_published_table_to_parquet_and_csv(segments_built, tmp_pa
             sorted(zip(table["customer_key"].to_pylist(), table["order_count"].to_pylist(), strict=True))
             == expected
         )
+
+
+def test_bi_tools_on_sqlalchemy_see_the_columns_of_tables_and_history_views(segments_built):
+    """Superset, Metabase's Python tools and pandas.read_sql list columns through SQLAlchemy's
+    inspector (duckdb-engine); that failed under SQLAlchemy 2.1."""
+    import sqlalchemy
+
+    from transforms.engines import open_warehouse
+
+    path = open_warehouse(segments_built).published_path
+    engine = sqlalchemy.create_engine(f"duckdb:///{path}", connect_args={"read_only": True})
+    try:
+        inspector = sqlalchemy.inspect(engine)
+        assert "customer_features" in inspector.get_table_names()
+        assert "customer_features_history" in inspector.get_view_names()
+        for table in ("customer_features", "customer_features_history"):
+            names = [column["name"] for column in inspector.get_columns(table)]
+            assert names[:3] == ["customer_key", "as_of_date", "first_order_date"], table
+    finally:
+        engine.dispose()
