@@ -79,7 +79,12 @@ def postgres_server():
 @pytest.fixture
 def make_pg_settings(tmp_path: Path, postgres_server):
     def make(overrides: dict | None = None, name: str = "pg") -> Settings:
-        overrides = {"warehouse": {"files_dir": str(tmp_path / f"files_{name}")}, **(overrides or {})}
+        overrides = dict(overrides or {})
+        # Beside the test, not in the project's warehouse/ folder, whatever else the test sets.
+        overrides["warehouse"] = {
+            "files_dir": str(tmp_path / f"files_{name}"),
+            **overrides.get("warehouse", {}),
+        }
         config = write_config(tmp_path / f"config_{name}", overrides)
         return Settings.load(config, postgres_server())
 
