@@ -293,15 +293,8 @@ class DuckDBWarehouse(Warehouse):
         con.execute(f"attach {literal(str(staging_path))} as publishing")
         try:
             published_before = set(_tables(con, "publishing"))
-            copied = [
-                table
-                for table in tables
-                if con.execute(
-                    "select count(*) from duckdb_tables() where database_name = 'pub' and schema_name = 'main' "
-                    "and table_name = ?",
-                    [table],
-                ).fetchone()[0]
-            ]
+            next_tables = set(_tables(con, "pub"))
+            copied = [table for table in tables if table in next_tables]
             for table in copied:
                 con.execute(f"drop table if exists publishing.main.{table}")
                 con.execute(f"create table publishing.main.{table} as select * from pub.main.{table}")

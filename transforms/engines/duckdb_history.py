@@ -12,9 +12,10 @@ reading the files it lists: a file no longer listed is deleted only after
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -22,6 +23,18 @@ import duckdb
 from transforms.sql import literal
 
 LISTING_SCHEMA = "segflow_history"
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Session.transaction on the bare connection this module works with."""
+    con.execute("begin transaction")
+    try:
+        yield
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
 
 
 def ensure_listing(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
@@ -81,8 +94,7 @@ def replace_keys(
             for value in sorted(keys | ({run_value} if run_value else set()))
         }
         (folder / whole).unlink()
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         _list(con, table, written)
         listed = [
             row[0]
@@ -96,10 +108,6 @@ def replace_keys(
             [table, expired],
         )
         create_view(con, "pub", folder, table)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return expired
 
 
@@ -196,12 +204,7 @@ def _partition_table(con: duckdb.DuckDBPyConnection, folder: Path, table: str, k
         )
         for value in keys
     }
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         _list(con, table, written)
         con.execute(f"drop table pub.main.{table}")
         create_view(con, "pub", folder, table)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
