@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import cli
+from tests.conftest import cli, published_rows
 from tests.published import published_tables, table_rows
 from transforms.build import build
 from transforms.engines import open_warehouse
@@ -133,6 +133,13 @@ def test_the_same_data_builds_the_same_published_tables_on_every_engine(built):
 def test_every_command_gives_the_same_output_on_every_engine(engines, built, tmp_path):
     """What a user types, through the CLI, on each engine: the same files and the same answers."""
     outputs = {}
+    # whois on the customer with the most identifiers, asked by its earliest one: a long path.
+    (asked,) = published_rows(
+        engines["duckdb"],
+        "select id_value from customer_identifiers where customer_key = (select customer_key from "
+        "customer_identifiers group by customer_key order by count(*) desc, customer_key limit 1) "
+        "order by first_seen_at, id_type, id_value limit 1",
+    )
     for engine, settings in engines.items():
         out = tmp_path / engine
 
@@ -159,6 +166,7 @@ def test_every_command_gives_the_same_output_on_every_engine(engines, built, tmp
             "reminders": json.loads(
                 run("actions", "unpaid-reminders", "--at", f"{D2.isoformat()}T10:00:00+08:00")
             ),
+            "whois": json.loads(run("whois", asked[0], "--reveal")),
             "dump": pq.read_table(
                 json.loads(run("dump", "segment_summary", "--out", str(out / "summary.parquet")))["file"]
             ),
@@ -167,6 +175,7 @@ def test_every_command_gives_the_same_output_on_every_engine(engines, built, tmp
         outputs[engine]["report"] = (out / "report.html").stat().st_size > 10_000
         outputs[engine]["dump"] = table_rows(outputs[engine]["dump"])
     assert outputs["duckdb"]["counts"][0][0] > 0
+    assert len(outputs["duckdb"]["whois"]["identifiers"]) > 1 and outputs["duckdb"]["whois"]["records"] > 1
     for key in outputs["duckdb"]:
         assert outputs["duckdb"][key] == outputs["postgres"][key], key
 

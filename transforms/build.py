@@ -32,7 +32,12 @@ def python_models() -> list[Model]:
             name="int_identity",
             layer="intermediate",
             python=stitch,
-            declared_deps=("int_identity_nodes", "int_identity_edges", "int_identity_junk"),
+            declared_deps=(
+                "int_identity_records",
+                "int_identity_nodes",
+                "int_identity_edges",
+                "int_identity_junk",
+            ),
         ),
         Model(
             name="int_record_labels",
@@ -68,6 +73,8 @@ class BuildResult:
     published: list[str] = field(default_factory=list)
     # How each published table got there (Warehouse.publish): rewritten, appended or carried.
     publish_modes: dict[str, str] = field(default_factory=dict)
+    # What the build did but a person should know (a do-not-link rule that cuts nothing yet).
+    warnings: list[str] = field(default_factory=list)
 
 
 def run_step(
@@ -104,6 +111,10 @@ def run_step(
                 failpoint(f"after:{model.name}")
                 if on_model:
                     on_model(run)
+            if step == "identity":
+                from transforms.identity import unseen_rule_identifiers
+
+                result.warnings += unseen_rule_identifiers(con, settings)
             if step == "publish":
                 from transforms.quality import DQ_RESULTS_DDL
 

@@ -149,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         _register_demo_and_airflow,
         _register_pack_and_actions,
         _register_report,
+        _register_whois,
     ):
         register(commands, common)
     return parser
@@ -193,6 +194,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         "models": [r.__dict__ for r in result.runs],
         "checks_failed": [c for c in result.checks if not c["success"]],
         "published": result.published,
+        "warnings": result.warnings,
         "data_docs": str(data_docs_dir(settings) / "index.html"),
     }
     if args.json:
@@ -203,6 +205,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"steps: {steps}; total {sum(result.step_seconds.values()):.1f} s")
         print(f"published {len(result.published)} tables; {len(warnings)} data-quality warning(s)")
         print(f"data docs: {data_docs_dir(settings) / 'index.html'}")
+        for warning in result.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -427,6 +431,43 @@ def _register_report(commands, common):
     report = commands.add_parser("report", parents=[common], help="the offline HTML report with charts")
     report.add_argument("--out", default="reports/segflow_report.html")
     report.set_defaults(func=cmd_report)
+
+
+def cmd_whois(args: argparse.Namespace) -> int:
+    from transforms.settings import parse_as_of
+    from transforms.whois import NotFound, print_answer, whois
+
+    settings = _settings(args)
+    as_of = parse_as_of(args.as_of, settings) if args.as_of else None
+    try:
+        answer = whois(settings, args.id, as_of, args.type, args.reveal)
+    except NotFound as exc:  # an answer, not a failure of segflow: stdout, exit 1 as grep does
+        emit(args, {"query": args.id, "found": False, "answer": str(exc)})
+        if not args.json:
+            print(exc)
+        return 1
+    if args.json:
+        emit(args, {"found": True, **answer})
+    else:
+        print_answer(answer)
+    return 0
+
+
+def _register_whois(commands, common):
+    whois = commands.add_parser(
+        "whois",
+        parents=[common],
+        help="the customer an identifier belongs to, and the records that link them",
+    )
+    whois.add_argument(
+        "id", help="a phone, unionid, email, member id or customer_key (normalised as ingest does)"
+    )
+    whois.add_argument("--as-of", help="YYYY-MM-DD: as that day's build saw it (default the latest build)")
+    whois.add_argument(
+        "--type", help="phone, unionid, email, member_id or customer_key, when a value could be several"
+    )
+    whois.add_argument("--reveal", action="store_true", help="show the other identifiers unmasked")
+    whois.set_defaults(func=cmd_whois)
 
 
 if __name__ == "__main__":

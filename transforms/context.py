@@ -7,6 +7,7 @@ import itertools
 from datetime import date, timedelta
 
 from transforms.errors import SegflowError
+from transforms.identity_rules import do_not_link_rules
 from transforms.schema import IDENTIFIER_TYPES
 from transforms.settings import Settings, load_yaml
 from transforms.sql import literal
@@ -65,6 +66,7 @@ def record_key_sql(column: str, kind: str) -> str:
 def render_variables(settings: Settings, as_of: date) -> dict:
     """What the SQL models see: the cut-off as SQL literals and the business settings."""
     cutoff = settings.start_of_day(as_of)
+    rules = do_not_link_rules(settings)
     return {
         "as_of": as_of,
         "as_of_date": f"date '{as_of.isoformat()}'",
@@ -84,6 +86,12 @@ def render_variables(settings: Settings, as_of: date) -> dict:
         "identifier_pairs": list(itertools.combinations(IDENTIFIER_TYPES, 2)),
         "max_links_per_identifier": int(settings.get("identity.max_links_per_identifier")),
         "identity_blocklist": settings.get("identity.blocklist") or [],
+        "identity_never_link": [
+            {"id_type": rule.identifiers[0][0], "id_value": rule.identifiers[0][1], "rule": rule.label}
+            for rule in rules
+            if len(rule.identifiers) == 1
+        ],
+        "identity_pair_rules": [rule for rule in rules if len(rule.identifiers) == 2],
         "date_after": lambda days: f"date '{(as_of + timedelta(days=int(days))).isoformat()}'",
         "one_year_before": f"date '{_one_year_before(as_of).isoformat()}'",
         "birthday_window": [

@@ -18,6 +18,9 @@ from scipy.sparse.csgraph import connected_components
 from transforms.context import RECORD_KINDS
 from transforms.engines import Session
 from transforms.errors import SegflowError
+from transforms.identifiers import mask
+from transforms.identity_rules import do_not_link_rules
+from transforms.settings import Settings
 from transforms.sql import literal
 
 KEYS_SQL = """
@@ -109,6 +112,7 @@ def stitch(con: Session, variables: dict) -> str:
     del node, record_root, linked
     _, labels = connected_components(graph, directed=False)
     del graph
+    cut_records = separate_pairs(con, variables, labels, usable)
 
     node_ids = np.flatnonzero(usable)
     _temp_table(con, "identity_labels", {"node_id": node_ids, "component": labels[node_ids]})
@@ -118,6 +122,10 @@ def stitch(con: Session, variables: dict) -> str:
     records = np.flatnonzero(root < node_count).astype(record_index_dtype)
     components = labels[root[records]]
     del root, labels
+    if cut_records:
+        # A record whose link a rule cut spans two customers: it goes where separate_pairs said.
+        cut_index = np.array([base[key % kinds] + key // kinds for key in cut_records], dtype=records.dtype)
+        components[np.searchsorted(records, cut_index)] = list(cut_records.values())
 
     def by_kind(value: Callable[[int, int], object]) -> str:
         # Latest kind first, so a kind without records (its first index equals the next's) is skipped.
@@ -135,6 +143,116 @@ def stitch(con: Session, variables: dict) -> str:
         f"record_index - {by_kind(lambda kind, first: first)} as record_no, component",
     )
     return KEYS_SQL.format(nodes=nodes)
+
+
+def separate_pairs(con: Session, variables: dict, labels: np.ndarray, usable: np.ndarray) -> dict[int, int]:
+    """Honour the do-not-link pairs (identity_rules) that connected components put in one customer.
+
+    Only the components holding both sides of a pair are stitched again, so this is small however
+    large the warehouse: their records are replayed in the order they were seen (then record key),
+    each linking its identifiers unless that would put both sides of a pair in one group. Earlier
+    links win, so the side seen first keeps the identifiers it was linked with before the later
+    record that would have joined them. `labels` gets a new component per group; returns the
+    component of each record that linked nothing (by record_key): the group of its identifier seen
+    last, the one that record most likely introduced (the son's unionid, not the family phone).
+    """
+    rules = variables["identity_pair_rules"]
+    if not rules:
+        return {}
+    nodes = variables["relations"]["int_identity_nodes"]
+    named = {identifier for rule in rules for identifier in rule.identifiers}
+    wanted = " or ".join(
+        f"(id_type = {literal(id_type)} and id_value = {literal(id_value)})"
+        for id_type, id_value in sorted(named)
+    )
+    node_of = {
+        (id_type, id_value): int(node_id)
+        for node_id, id_type, id_value in con.execute(
+            f"select node_id, id_type, id_value from {nodes} where {wanted}"
+        ).fetchall()
+    }
+    pairs = [
+        (rule, node_of[first], node_of[second])
+        for rule in rules
+        for first, second in [rule.identifiers]
+        if first in node_of and second in node_of and usable[node_of[first]] and usable[node_of[second]]
+    ]
+    joined = [(rule, a, b) for rule, a, b in pairs if labels[a] == labels[b]]
+    if not joined:
+        return {}
+    affected = np.unique(labels[[a for _, a, _ in joined]])
+    members = np.flatnonzero(np.isin(labels, affected) & usable)
+    _temp_table(con, "identity_separated_nodes", {"node_id": members})
+    links = con.fetch_numpy(
+        f"select records.record_key, records.node_id, records.seen_at "
+        f"from {variables['relations']['int_identity_records']} as records "
+        "inner join identity_separated_nodes as separated on records.node_id = separated.node_id "
+        "order by records.seen_at, records.record_key, records.node_id"
+    )
+    con.execute("drop table if exists identity_separated_nodes")
+
+    parent = {int(node): int(node) for node in members}
+
+    def find(node: int) -> int:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    # The pair sides each group holds: a record may not join a group holding one side of a pair
+    # with a group holding the other.
+    sides: dict[int, set[tuple[int, int]]] = {}
+    for rule, a, b in joined:
+        sides.setdefault(a, set()).add((rule.number, 0))
+        sides.setdefault(b, set()).add((rule.number, 1))
+    first_seen: dict[int, object] = {}
+    record_nodes: dict[int, list[int]] = {}
+    for record_key, node, seen_at in zip(
+        links["record_key"].tolist(), links["node_id"].tolist(), links["seen_at"].tolist(), strict=True
+    ):
+        record_nodes.setdefault(record_key, []).append(node)
+        first_seen.setdefault(node, seen_at)  # rows come in seen order
+    cut: list[int] = []
+    for record_key, record in record_nodes.items():  # in seen order: dicts keep insertion order
+        roots = {find(node) for node in record}
+        held = set().union(*(sides.get(root, set()) for root in roots))
+        if any((number, 1 - side) in held for number, side in held):
+            cut.append(record_key)
+            continue
+        survivor, *others = sorted(roots)
+        for other in others:
+            parent[other] = survivor
+        sides[survivor] = held
+    fresh = int(labels.max()) + 1
+    group_label: dict[int, int] = {}
+    for node in members.tolist():
+        labels[node] = group_label.setdefault(find(node), fresh + len(group_label))
+    return {
+        record_key: int(labels[max(record_nodes[record_key], key=lambda node: (first_seen[node], node))])
+        for record_key in cut
+    }
+
+
+def unseen_rule_identifiers(con: Session, settings: Settings) -> list[str]:
+    """A warning per do-not-link identifier never loaded: the rule waits for it, it is no error."""
+    rules = do_not_link_rules(settings)
+    named = sorted({identifier for rule in rules for identifier in rule.identifiers})
+    if not named:
+        return []
+    wanted = " or ".join(
+        f"(id_type = {literal(id_type)} and id_value = {literal(id_value)})" for id_type, id_value in named
+    )
+    seen = {
+        tuple(row)
+        for row in con.execute(f"select id_type, id_value from raw.identifier_keys where {wanted}").fetchall()
+    }
+    return [
+        f"{settings.config_dir / 'settings.yml'}: {rule.label} names {id_type} {mask(id_type, id_value)}, "
+        "which no loaded record carries; the rule cuts nothing until one does"
+        for rule in rules
+        for id_type, id_value in rule.identifiers
+        if (id_type, id_value) not in seen
+    ]
 
 
 def record_labels(con: Session, variables: dict) -> str:

@@ -24,6 +24,7 @@ from transforms.engines import Session, open_warehouse
 from transforms.errors import SegflowError
 from transforms.expressions import compile_expression
 from transforms.files_out import write_atomically
+from transforms.identifiers import mask
 from transforms.ingest import file_sha256
 from transforms.schema import IDENTIFIER_TYPES
 from transforms.settings import Settings, load_yaml
@@ -175,17 +176,6 @@ left join contacts on f.customer_key = contacts.customer_key
 """
 
 
-def _mask(kind: str, value: str | None) -> str | None:
-    if value is None:
-        return None
-    if kind == "phone" and len(value) == 11:
-        return value[:3] + "****" + value[-4:]
-    if kind == "email" and "@" in value:
-        user, domain = value.split("@", 1)
-        return user[:1] + "***@" + domain
-    return value[:4] + "****"
-
-
 def _audience_counts(con: Session) -> dict:
     """What preview shows and export records, from the temp table `audience` (_audience_sql)."""
     matched, members, holdout, as_of = con.execute(
@@ -229,7 +219,7 @@ def preview(settings: Settings, pack: Pack, sample: int = 5) -> dict:
     samples = [
         {
             "customer_key": row[0],
-            **{kind: _mask(kind, value) for kind, value in zip(pack.contact_fields, row[1:], strict=True)},
+            **{kind: mask(kind, value) for kind, value in zip(pack.contact_fields, row[1:], strict=True)},
         }
         for row in rows
     ]

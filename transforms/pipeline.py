@@ -34,6 +34,8 @@ def run_step_for_run(settings: Settings, as_of: date, step: str) -> dict:
     removed = {run.relation: run.removed_snapshots for run in result.runs if run.removed_snapshots}
     if removed:  # history.keep_daily_days: the snapshot dates this run deleted, in the task log
         summary["removed_snapshots"] = removed
+    if result.warnings:
+        summary["warnings"] = result.warnings
     if step == "checks":
         summary["failed_checks"] = [c for c in result.checks if not c["success"]]
     return summary

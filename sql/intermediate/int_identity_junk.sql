@@ -1,5 +1,6 @@
 -- One row per junk identifier: linked to more distinct other identifiers than a person has (a shop
--- phone, "0000", a test email) or on the blocklist. Junk is not used to stitch people together.
+-- phone, "0000", a test email), on the blocklist, or named by a do-not-link rule that says it never
+-- links anything. Junk is not used to stitch people together.
 -- Temporary: only models of its own build step read it.
 {{ config(materialized='temporary') }}
 -- Every pair of identifiers on one record, lower key first, read from the staging rows one pair of
@@ -49,6 +50,32 @@ nodes as (
     from {{ ref('int_identity_nodes') }} as nodes
     left join links
         on nodes.node_id = links.node_id
+),
+
+-- reason: why it is ignored, as `segflow whois` and identity_junk_identifiers show it. A rule or
+-- the blocklist is named before the count, which may be over the limit too.
+listed as (
+    select
+        node_id,
+        id_type,
+        id_value,
+        records,
+        linked_identifiers,
+        case
+            {%- for blocked in identity_blocklist %}
+                when id_type = {{ lit(blocked.id_type) }} and id_value = {{ lit(blocked.id_value) }}
+                    then 'identity.blocklist'
+            {%- endfor %}
+            {%- for rule in identity_never_link %}
+                when id_type = {{ lit(rule.id_type) }} and id_value = {{ lit(rule.id_value) }}
+                    then {{ lit(rule.rule) }}
+            {%- endfor %}
+            when linked_identifiers > {{ max_links_per_identifier }}
+                then
+                    'linked to ' || cast(linked_identifiers as varchar)
+                    || ' other identifiers, more than identity.max_links_per_identifier ({{ max_links_per_identifier }})'
+        end as reason
+    from nodes
 )
 
 select
@@ -56,10 +83,7 @@ select
     id_type,
     id_value,
     records,
-    linked_identifiers
-from nodes
-where
-    linked_identifiers > {{ max_links_per_identifier }}
-    {%- for blocked in identity_blocklist %}
-        or (id_type = {{ lit(blocked.id_type) }} and id_value = {{ lit(blocked.id_value) }})
-    {%- endfor %}
+    linked_identifiers,
+    reason
+from listed
+where reason is not null

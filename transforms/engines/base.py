@@ -200,6 +200,12 @@ class Warehouse(ABC):
     def read(self) -> contextlib.AbstractContextManager[Session]:
         """A read-only session on the published tables, by their bare names, as BI tools see them."""
 
+    def read_loaded(self, doing: str) -> contextlib.AbstractContextManager[Session]:
+        """A read session that also sees the loaded records (raw.<kind>, meta.*) beside the published
+        tables (as pub.<table>), for commands that explain a table from its records (`whois`). Here
+        both live in one database; engines that keep them apart override this."""
+        return self.read()
+
     @contextlib.contextmanager
     def staging(self, work: Session) -> Iterator[Session]:
         """Where ingest reads and types landing files: the work session itself where the engine

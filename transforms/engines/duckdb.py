@@ -349,6 +349,33 @@ class DuckDBWarehouse(Warehouse):
         finally:
             con.close()
 
+    @contextlib.contextmanager
+    def read_loaded(self, doing: str) -> Iterator[DuckDBSession]:
+        """The work file read-only (raw.<kind>, meta.*) with the published file as catalog `pub`.
+        DuckDB lets no reader open a file while a writer holds it, so during a build or an ingest
+        this says so in one line rather than waiting."""
+        if not self.published_path.exists() or not self.work_path.exists():
+            raise SegflowError(
+                f"{self.published_path}: nothing published yet; run `segflow ingest` and `segflow build` first"
+            )
+        try:
+            con = duckdb.connect(str(self.work_path), read_only=True)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise SegflowError(
+                    f"{self.work_path}: cannot be opened ({str(exc).splitlines()[0]})"
+                ) from exc
+            raise SegflowError(
+                f"{self.work_path}: {doing} reads the loaded records, and a build or ingest is writing "
+                "them now; try again when it finishes"
+            ) from exc
+        try:
+            con.execute(f"set TimeZone = '{self.settings.timezone}'")
+            con.execute(f"attach {literal(str(self.published_path))} as pub (read_only)")
+            yield DuckDBSession(con, published_catalog="pub")
+        finally:
+            con.close()
+
 
 def _has_work_pub_schema(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(
