@@ -49,6 +49,10 @@ def whois(
     """The answer as data (what `--json` prints). Raises NotFound with the one-line answer for an
     identifier or key the warehouse does not hold as of that date."""
     with open_warehouse(settings).read_loaded("whois") as con:
+        if con.relation_kind("pub", "identity_junk_identifiers_history") is None:
+            raise SegflowError(
+                "this warehouse was last built by an earlier segflow: run `segflow build` once first"
+            )
         as_of = _as_of(con, as_of)
         asked, customer_key = _resolve(con, text.strip(), id_type, as_of)
         members = _members(con, customer_key, as_of)
