@@ -43,6 +43,7 @@ def test_report_is_self_contained(report):
         "分群迁移矩阵",
         "渠道转化",
         "首单月份同期群复购率",
+        "品类关联",
     ):
         assert heading in text
     assert "暂无迁移数据" not in text

@@ -58,10 +58,11 @@ def load_project(settings: Settings, as_of: date) -> Project:
 
 def _providers() -> list[Callable[[Settings, dict], list[Model]]]:
     from transforms.actions import action_models
+    from transforms.cross_sell import cross_sell_models
     from transforms.segments import segment_models
     from transforms.tags import tag_models
 
-    return [segment_models, tag_models, action_models]
+    return [segment_models, tag_models, action_models, cross_sell_models]
 
 
 @dataclass

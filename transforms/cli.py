@@ -150,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         _register_pack_and_actions,
         _register_report,
         _register_whois,
+        _register_affinity,
     ):
         register(commands, common)
     return parser
@@ -468,6 +469,29 @@ def _register_whois(commands, common):
     )
     whois.add_argument("--reveal", action="store_true", help="show the other identifiers unmasked")
     whois.set_defaults(func=cmd_whois)
+
+
+def cmd_affinity(args: argparse.Namespace) -> int:
+    from transforms.affinity import top_affinities
+
+    result = top_affinities(_settings(args), args.category, args.top, args.level)
+    if not args.json:
+        print(f"buyers of {args.category} within affinity.window_days as of {result['as_of']} also bought:")
+    columns = ["level", "related_category", "buyers_of_both", "support", "confidence", "lift"]
+    emit(args, result, result["pairs"], columns)
+    return 0
+
+
+def _register_affinity(commands, common):
+    affinity = commands.add_parser(
+        "affinity",
+        parents=[common],
+        help="the categories a category's buyers also bought (category_affinity)",
+    )
+    affinity.add_argument("category", help="a category or subcategory, as in products")
+    affinity.add_argument("--top", type=int, default=10, help="pairs per level (default 10)")
+    affinity.add_argument("--level", help="category or subcategory (default both)")
+    affinity.set_defaults(func=cmd_affinity)
 
 
 if __name__ == "__main__":

@@ -98,6 +98,7 @@ def render_variables(settings: Settings, as_of: date) -> dict:
             ((as_of + timedelta(days=n)).month, (as_of + timedelta(days=n)).day) for n in range(7)
         ],
         "replenishment_within_days": int(settings.get("actions.replenishment_within_days")),
+        "affinity_window_days": int(settings.get("affinity.window_days")),
         "funnel_stages": _funnel_stages(settings),
         "history_keep_daily_days": _history_keep_daily_days(settings),
     }

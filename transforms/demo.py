@@ -73,6 +73,10 @@ def _print_loaded(settings: Settings) -> None:
             "round(revenue_share, 3) as revenue_share from segment_summary where model = 'value_frequency' "
             "order by customers desc",
         )
+        cross_sell = con.fetch_dicts(
+            "select item, count(*) as buyers, count(content) as send_content_first, "
+            "min(next_related) as example_next_related from action_cross_sell group by item order by item",
+        )
     with open_warehouse(settings).work() as con:
         files = con.fetch_dicts(
             "select kind, count(*) as files, sum(rows_read) as rows_read, sum(rows_loaded) as rows_loaded, "
@@ -85,6 +89,8 @@ def _print_loaded(settings: Settings) -> None:
         print_table(loaded)
     print("\n    value x frequency quadrants (segment_summary):")
     print_table(summary)
+    print("\n    cross-sell after a durable purchase (action_cross_sell):")
+    print_table(cross_sell)
     print()
 
 

@@ -9,6 +9,8 @@ Helpers a marketer can use beside the feature columns:
   has_tag('白茶')  /  has_tag('偏好品类', '白茶')   the customer carries the tag (in this run)
   in_segment('lifecycle', 'churned')               the customer is in that segment of that model
   days_since(last_order_date), days_until(expected_next_order_date)   whole days from/to the as-of date
+  bought('subcategory', '茶具')  /  bought('sku', 'GFT-SET-P', 30)   bought it in a counted order
+                                   before the as-of date (within the last N days: days_since <= N)
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlglot import exp
 
 from transforms import PROJECT_ROOT
 from transforms.errors import SegflowError
+from transforms.schema import ITEM_LEVELS
 from transforms.settings import load_yaml
 from transforms.sql import literal, ref, sub_unquoted
 
@@ -65,7 +68,7 @@ ALLOWED_NODES = (
 # How the helpers' subqueries name the models they read while sqlglot builds them.
 MODEL_TABLE = "segflow_model__"
 ALLOWED_CASTS = {"DATE", "INT", "BIGINT", "DOUBLE", "DECIMAL", "VARCHAR", "TEXT"}
-HELPERS = {"has_tag", "in_segment", "days_since", "days_until"}
+HELPERS = {"has_tag", "in_segment", "days_since", "days_until", "bought"}
 
 
 @cache
@@ -84,6 +87,39 @@ class CompiledExpression:
 
 def _refuse(where: str, text: str, part: str, why: str) -> SegflowError:
     return SegflowError(f"{where}: expression `{text}` is refused: {why} (at `{part}`)")
+
+
+def _bought(node: exp.Expression, where: str, text: str) -> exp.Expression:
+    """bought(level, value[, within_days]): the customer is among those who bought it (before the
+    as-of date, within the last N days)."""
+    args = node.expressions
+    usage = "bought('category' | 'subcategory' | 'sku', 'value'[, within_days])"
+    if len(args) not in (2, 3) or not all(isinstance(a, exp.Literal) and a.is_string for a in args[:2]):
+        raise _refuse(where, text, node.sql(), usage)
+    level, value = args[0].this, args[1].this
+    if level not in ITEM_LEVELS:
+        raise _refuse(
+            where, text, node.sql(), f"bought() level '{level}' is not one of {', '.join(ITEM_LEVELS)}"
+        )
+    condition = f"b.{level} = {literal(value)}"
+    if len(args) == 3:
+        days = args[2]
+        if not (
+            isinstance(days, exp.Literal)
+            and not days.is_string
+            and days.this.isdigit()
+            and int(days.this) > 0
+        ):
+            raise _refuse(
+                where, text, node.sql(), "bought()'s within_days is a whole number of days, 1 or more"
+            )
+        # The purchases' own as_of_date, not the outer row's: the subquery stays uncorrelated.
+        condition += f" and date_diff('day', b.last_bought_date, b.as_of_date) <= {int(days.this)}"
+    return sqlglot.parse_one(
+        f"f.customer_key in (select b.customer_key from {MODEL_TABLE}customer_purchased_items as b "
+        f"where {condition})",
+        read="duckdb",
+    )
 
 
 def compile_expression(
@@ -148,6 +184,8 @@ def compile_expression(
             if name == "days_until":
                 start, end = end, start
             return exp.DateDiff(this=end, expression=start, unit=exp.var("DAY"))
+        if name == "bought":
+            return _bought(node, where, text)
         if not all(isinstance(a, exp.Literal) and a.is_string for a in args):
             raise _refuse(where, text, node.sql(), f"{name}() takes quoted names")
         values = [a.this for a in args]

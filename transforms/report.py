@@ -55,6 +55,13 @@ TEXT = {
         "segment_of_portrait": "重要价值",
         "everyone": "全体",
         "unknown": "未知",
+        "affinity": "品类关联:买了 A 的客户也买了 B(子类,提升度最高的 10 对,同买人数至少 {floor})",
+        "affinity_none": "暂无同买人数达到 {floor} 的子类组合。",
+        "category": "买了",
+        "related_category": "也买了",
+        "buyers_of_both": "同买人数",
+        "confidence": "置信度",
+        "lift": "提升度",
     },
     "en": {
         "title": "Customer segmentation report",
@@ -95,8 +102,17 @@ TEXT = {
         "segment_of_portrait": "important value",
         "everyone": "everyone",
         "unknown": "unknown",
+        "affinity": "Category affinity: buyers of A also bought B (subcategories, top 10 by lift, {floor}+ buyers of both)",
+        "affinity_none": "No pair of subcategories has {floor} buyers of both yet.",
+        "category": "bought",
+        "related_category": "also bought",
+        "buyers_of_both": "buyers of both",
+        "confidence": "confidence",
+        "lift": "lift",
     },
 }
+# Pairs bought together by fewer customers are chance as often as not: the report leaves them out.
+AFFINITY_FLOOR = 5
 BLUE, ORANGE, GREY = "#3b6fb6", "#e08a2c", "#8a8f98"
 # The report's reading order: the models a store manager asks about first, then the rest in the
 # order of segments.yml.
@@ -366,6 +382,7 @@ class ReportData:
     channels: list[dict]
     cohorts: list[dict]
     portrait: list[dict]
+    affinity: list[dict]
 
 
 def _report_data(settings: Settings, unknown: str) -> ReportData:
@@ -422,6 +439,12 @@ def _report_data(settings: Settings, unknown: str) -> ReportData:
             "order by segment_share desc limit 8",
             [unknown],
         )
+        affinity = con.fetch_dicts(
+            "select category, related_category, buyers_of_both, confidence, lift from category_affinity "
+            "where level = 'subcategory' and buyers_of_both >= ? "
+            "order by lift desc, buyers_of_both desc, category, related_category limit 10",
+            [AFFINITY_FLOOR],
+        )
     return ReportData(
         as_of=as_of,
         headline=headline,
@@ -436,6 +459,7 @@ def _report_data(settings: Settings, unknown: str) -> ReportData:
         channels=channels,
         cohorts=cohorts,
         portrait=portrait,
+        affinity=affinity,
     )
 
 
@@ -494,6 +518,22 @@ def build_report(settings: Settings) -> str:
             "value",
             [("segment_share", t["segment_of_portrait"], ORANGE), ("base_share", t["everyone"], GREY)],
         )
+    )
+    sections.append(f"<h2>{esc(t['affinity'].format(floor=AFFINITY_FLOOR))}</h2>")
+    affinity_columns = [
+        (key, t[key], fmt)
+        for key, fmt in (
+            ("category", ""),
+            ("related_category", ""),
+            ("buyers_of_both", ",.0f"),
+            ("confidence", ".1%"),
+            ("lift", ".2f"),
+        )
+    ]
+    sections.append(
+        _table(data.affinity, affinity_columns)
+        if data.affinity
+        else f"<p>{esc(t['affinity_none'].format(floor=AFFINITY_FLOOR))}</p>"
     )
     return _page(language, t, sections)
 

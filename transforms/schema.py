@@ -8,6 +8,8 @@ ORDER_STATUSES = ("created", "paid", "shipped", "completed", "cancelled", "refun
 EVENT_TYPES = ("content_view", "questionnaire", "campaign", "checkin", "referral", "membership")
 MANUAL_TAG_ACTIONS = ("add", "remove")
 IDENTIFIER_TYPES = ("phone", "unionid", "email", "member_id")
+# The levels of the product catalogue a purchase is named by: bought(), cross-sell items.
+ITEM_LEVELS = ("category", "subcategory", "sku")
 TRUE_WORDS = ("true", "1", "yes", "y", "t", "是")
 FALSE_WORDS = ("false", "0", "no", "n", "f", "否")
 

@@ -37,7 +37,11 @@ def _assert_demo_published(settings: Settings, folder: Path, output: str) -> Non
     with open_warehouse(settings).read() as con:
         customers = con.scalar("select count(*) from customer_features")
         segmented = con.scalar("select count(distinct customer_key) from customer_segments")
+        cross_sell = con.scalar("select count(*) from action_cross_sell")
+        affinities = con.scalar("select count(*) from category_affinity where buyers_of_both >= 5")
     assert customers > 100 and segmented == customers
+    assert cross_sell > 0 and "cross-sell after a durable purchase (action_cross_sell)" in output
+    assert affinities > 0  # the report shows the top pairs
 
 
 def test_make_demo(tmp_path):
