@@ -14,7 +14,8 @@ from transforms.build import build
 from transforms.errors import SegflowError
 from transforms.generate import generate
 from transforms.ingest import ingest_landing
-from transforms.packs import export, lift, preview, resolve_pack
+from transforms.lift import lift
+from transforms.packs import export, preview, resolve_pack
 
 
 @pytest.fixture

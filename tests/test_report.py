@@ -44,6 +44,7 @@ def test_report_is_self_contained(report):
         "渠道转化",
         "首单月份同期群复购率",
         "品类关联",
+        "活动波次 spring_reactivation",
     ):
         assert heading in text
     assert "暂无迁移数据" not in text

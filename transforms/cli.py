@@ -339,6 +339,17 @@ def cmd_pack_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pack_plan(args: argparse.Namespace) -> int:
+    from transforms.campaigns import plan_wave, print_plan
+
+    result = plan_wave(_settings(args), args.wave)
+    if args.json:
+        emit(args, result)
+        return 0
+    print_plan(result)
+    return 0
+
+
 def cmd_pack_export(args: argparse.Namespace) -> int:
     from transforms.packs import export, resolve_pack
 
@@ -358,16 +369,22 @@ def cmd_pack_export(args: argparse.Namespace) -> int:
 
 
 def cmd_pack_lift(args: argparse.Namespace) -> int:
-    from transforms.packs import lift
+    from transforms.lift import lift
 
     result = lift(_settings(args), args.name, args.export, args.days)
     if args.json:
         emit(args, result)
         return 0
+    print(f"{result['export_id']}: {result['window']}")
     rows = [{"group": g, **result[g]} for g in ("contacted", "holdout")]
     print_table(rows)
     print(
-        f"\nspend per customer lift: {result['spend_per_customer_lift']} (95% CI {result['spend_per_customer_lift_95ci']})"
+        f"\nspend per customer lift, raw: {result['spend_per_customer_lift']} "
+        f"(95% CI {result['spend_per_customer_lift_95ci']})"
+    )
+    print(
+        f"spend per customer lift, CUPED (adjusted by pre-period spend, theta {result['cuped_theta']}): "
+        f"{result['cuped_spend_per_customer_lift']} (95% CI {result['cuped_spend_per_customer_lift_95ci']})"
     )
     print(f"conversion lift: {result['conversion_lift']} (95% CI {result['conversion_lift_95ci']})")
     return 0
@@ -405,6 +422,11 @@ def _register_pack_and_actions(commands, common):
                 "--delta", action="store_true", help="only who joined and left since the last export"
             )
         command.set_defaults(func=func)
+    plan = pack_commands.add_parser(
+        "plan", parents=[common], help="a wave's overlaps and what each pack keeps after priority and caps"
+    )
+    plan.add_argument("wave", help="a wave in packs.yml")
+    plan.set_defaults(func=cmd_pack_plan)
     lift = pack_commands.add_parser("lift", parents=[common], help="contacted vs holdout after an export")
     lift.add_argument("name")
     lift.add_argument("--export", required=True, help="export id (audience_pack_exports.export_id)")

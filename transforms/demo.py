@@ -48,6 +48,7 @@ def run_demo(settings: Settings, orders: int = 20_000, folder: Path = PROJECT_RO
         if state != "success":
             raise SegflowError(f"DAG {dag_id} for {logical_date} ended {state}; see {log}")
     _print_loaded(settings)
+    _print_wave_plans(settings)
     print("4/5 report")
     report_path = _write_report(settings, folder / "reports" / "segflow_report.html")
     print(f"5/5 done in {time.perf_counter() - started:.0f} s")
@@ -92,6 +93,16 @@ def _print_loaded(settings: Settings) -> None:
     print("\n    cross-sell after a durable purchase (action_cross_sell):")
     print_table(cross_sell)
     print()
+
+
+def _print_wave_plans(settings: Settings) -> None:
+    from transforms.campaigns import plan_wave, print_plan
+    from transforms.packs import load_waves
+
+    for wave in load_waves(settings):
+        print(f"    segflow pack plan {wave}:")
+        print_plan(plan_wave(settings, wave))
+        print()
 
 
 def _write_report(settings: Settings, path: Path):

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -35,9 +34,12 @@ LOG_TABLES = ("audience_pack_exports", "audience_pack_members")
 LOG_DDL = (
     "create table if not exists pub.audience_pack_exports (pack varchar, export_id varchar, as_of_date date, "
     "exported_at timestamptz, members bigint, suppressed bigint, holdout bigint, file varchar, sha256 varchar, "
-    "format varchar, hashed boolean, delta boolean, joined bigint, left_pack bigint, definition_sha256 varchar)",
+    "format varchar, hashed boolean, delta boolean, joined bigint, left_pack bigint, definition_sha256 varchar, "
+    "channel varchar)",
     "create table if not exists pub.audience_pack_members (pack varchar, export_id varchar, customer_key varchar, "
     "in_holdout boolean)",
+    # Exports recorded before frequency caps have no channel.
+    "alter table pub.audience_pack_exports add column if not exists channel varchar",
 )
 
 
@@ -49,6 +51,31 @@ def _hashed(kind: str, phone_format: str) -> str:
     if kind == "phone" and phone_format == "e164":
         return "sha256('+86' || phone) as phone"
     return f"sha256({kind}) as {kind}"
+
+
+@dataclass(frozen=True)
+class FrequencyCap:
+    """At most `max_exports` exports may reach one contact in any `days` days."""
+
+    max_exports: int
+    days: int
+
+    def as_config(self) -> dict:
+        return {"max_exports": self.max_exports, "days": self.days}
+
+
+def _frequency_cap(value: object, where: str) -> FrequencyCap | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, dict)
+        or set(value) != {"max_exports", "days"}
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value.values())
+    ):
+        raise SegflowError(
+            f"{where}: write a frequency cap as {{max_exports: 2, days: 7}} (whole numbers, 1 or more)"
+        )
+    return FrequencyCap(int(value["max_exports"]), int(value["days"]))
 
 
 @dataclass(frozen=True)
@@ -64,15 +91,28 @@ class Pack:
     webhook: Webhook | None = None  # None: the export is a file in the folder only
     hashed_phone_format: str = "national"  # what --hash hashes: 13900000001 or +8613900000001
     hashed: bool = False  # `hash: true`: every export of the pack is hashed, as if with --hash
+    channel: str | None = None  # what the frequency cap counts: exports of packs on the same channel
+    frequency_cap: FrequencyCap | None = None
+    wave: str | None = None
+    # The packs before it in its wave: a customer one of them selects is theirs (wave_priority).
+    outranked_by: tuple[Pack, ...] = ()
 
     def definition(self) -> dict:
-        return {
+        definition = {
             "where": self.where,
             "contact_fields": list(self.contact_fields),
             "holdout_share": self.holdout_share,
             "require_consent": self.require_consent,
             "hashed_phone_format": self.hashed_phone_format,
         }
+        # Set only when used, so packs without them keep the definition_sha256 of earlier exports.
+        if self.channel:
+            definition["channel"] = self.channel
+        if self.frequency_cap:
+            definition["frequency_cap"] = self.frequency_cap.as_config()
+        if self.wave:
+            definition["wave"] = {"name": self.wave, "after": [p.name for p in self.outranked_by]}
+        return definition
 
     def definition_sha256(self) -> str:
         text = json.dumps(self.definition(), ensure_ascii=False, sort_keys=True)
@@ -105,6 +145,15 @@ def _pack(name: str, config: dict, settings: Settings, where: str) -> Pack:
         webhook=parse_destination(config.get("destination"), where),
         hashed_phone_format=phone_format,
         hashed=_flag(config.get("hash", False), "hash", where),
+        channel=str(config["channel"]) if config.get("channel") else None,
+        frequency_cap=_frequency_cap(
+            config.get(
+                "frequency_cap", (settings.get("packs.frequency_caps") or {}).get(config.get("channel"))
+            ),
+            f"{where} frequency_cap"
+            if "frequency_cap" in config
+            else f"{settings.config_dir / 'settings.yml'} packs.frequency_caps.{config.get('channel')}",
+        ),
     )
 
 
@@ -127,7 +176,40 @@ def load_packs(settings: Settings) -> dict[str, Pack]:
             errors.append(str(exc))
     if errors:
         raise SegflowError(f"{len(errors)} error(s) in packs: " + " | ".join(errors))
+    return _with_waves(packs, (document or {}).get("waves") or {}, path)
+
+
+def _with_waves(packs: dict[str, Pack], waves: object, path: Path) -> dict[str, Pack]:
+    """Each pack of a wave learns its wave and the packs before it (the wave's list is its priority)."""
+    if not isinstance(waves, dict):
+        raise SegflowError(f"{path} waves: a mapping of wave name to its packs in order of priority")
+    in_wave: dict[str, str] = {}
+    for wave, names in waves.items():
+        where = f"{path} wave {wave}"
+        if not isinstance(names, list) or len(names) < 2 or len(set(map(str, names))) != len(names):
+            raise SegflowError(f"{where}: list two or more different packs, highest priority first")
+        for name in map(str, names):
+            if name not in packs:
+                raise SegflowError(f"{where}: no pack '{name}' (packs: {', '.join(packs)})")
+            if name in in_wave:
+                raise SegflowError(
+                    f"{where}: pack {name} is already in wave {in_wave[name]}; a pack belongs to one wave"
+                )
+            in_wave[name] = str(wave)
+        for position, name in enumerate(map(str, names)):
+            packs[name] = replace(
+                packs[name], wave=str(wave), outranked_by=tuple(packs[str(n)] for n in names[:position])
+            )
     return packs
+
+
+def load_waves(settings: Settings) -> dict[str, list[Pack]]:
+    """Each wave's packs, highest priority first."""
+    waves: dict[str, list[Pack]] = {}
+    for pack in load_packs(settings).values():
+        if pack.wave:
+            waves.setdefault(pack.wave, []).append(pack)
+    return {wave: sorted(members, key=lambda p: len(p.outranked_by)) for wave, members in waves.items()}
 
 
 def resolve_pack(settings: Settings, name: str | None, where: str | None) -> Pack:
@@ -146,8 +228,44 @@ def resolve_pack(settings: Settings, name: str | None, where: str | None) -> Pac
     return packs[name]
 
 
-def _audience_sql(pack: Pack, con: Session) -> str:
-    """Every member with why they are suppressed (or null) and whether they are held out."""
+def audience_sql(pack: Pack, con: Session, at: datetime) -> str:
+    """Every member with why they are suppressed (or null) and whether they are held out: the
+    contact's own reasons first, then a pack before this one in its wave that selects them
+    (wave_priority), then the frequency cap from the export history as of `at` (frequency_cap)."""
+    base = base_audience_sql(pack, con)
+    reasons = []
+    if pack.outranked_by:
+        theirs = " union ".join(
+            f"select customer_key from ({base_audience_sql(higher, con)}) as higher_{number} "
+            "where suppressed_reason is null"
+            for number, higher in enumerate(pack.outranked_by)
+        )
+        reasons.append(f"when base.customer_key in ({theirs}) then 'wave_priority'")
+    if pack.frequency_cap and con.table_exists("pub", "audience_pack_members"):
+        same_channel = (
+            f"exports.channel = {literal(pack.channel)}"
+            if pack.channel
+            else f"exports.pack = {literal(pack.name)}"
+        )
+        since = literal((at - timedelta(days=pack.frequency_cap.days)).isoformat())
+        reasons.append(
+            "when base.customer_key in (select members.customer_key from pub.audience_pack_members as members "
+            "inner join pub.audience_pack_exports as exports on members.export_id = exports.export_id "
+            f"where not members.in_holdout and {same_channel} and exports.exported_at > cast({since} as timestamptz) "
+            f"group by members.customer_key having count(distinct exports.export_id) >= {pack.frequency_cap.max_exports}) "
+            "then 'frequency_cap'"
+        )
+    if not reasons:
+        return base
+    return (
+        f"with base as ({base}) select base.customer_key, base.as_of_date, "
+        f"coalesce(base.suppressed_reason, case {' '.join(reasons)} end) as suppressed_reason, base.in_holdout, "
+        f"{', '.join(f'base.{kind}' for kind in IDENTIFIER_TYPES)} from base"
+    )
+
+
+def base_audience_sql(pack: Pack, con: Session) -> str:
+    """Every member with why they are suppressed by their contact (or null) and whether they are held out."""
     consent = "or f.marketing_consent is null" if pack.require_consent else ""
     contacts = ", ".join(
         f"max(case when id_type = '{kind}' and contact_rank = 1 then id_value end) as {kind}"
@@ -176,8 +294,8 @@ left join contacts on f.customer_key = contacts.customer_key
 """
 
 
-def _audience_counts(con: Session) -> dict:
-    """What preview shows and export records, from the temp table `audience` (_audience_sql)."""
+def audience_counts(con: Session) -> dict:
+    """What preview shows and export records, from the temp table `audience` (audience_sql)."""
     matched, members, holdout, as_of = con.execute(
         "select count(*), count(case when suppressed_reason is null and not in_holdout then 1 end), "
         "count(case when suppressed_reason is null and in_holdout then 1 end), max(as_of_date) from audience"
@@ -197,10 +315,11 @@ def _audience_counts(con: Session) -> dict:
     }
 
 
-def preview(settings: Settings, pack: Pack, sample: int = 5) -> dict:
+def preview(settings: Settings, pack: Pack, sample: int = 5, at: datetime | None = None) -> dict:
     with open_warehouse(settings).read() as con:
-        con.execute(f"create temp table audience as {con.render(_audience_sql(pack, con))}")
-        counts = _audience_counts(con)
+        audience = audience_sql(pack, con, at or datetime.now(UTC))
+        con.execute(f"create temp table audience as {con.render(audience)}")
+        counts = audience_counts(con)
         rows = con.execute(
             f"select customer_key, {', '.join(pack.contact_fields)} from audience "
             f"where suppressed_reason is null and not in_holdout order by customer_key limit {int(sample)}"
@@ -268,9 +387,9 @@ class ExportPlan:
     log_rows: pa.Table  # audience_pack_members rows: members and holdout
 
 
-def plan_export(con: Session, pack: Pack, hashed: bool, delta: bool) -> ExportPlan:
-    con.execute(f"create temp table audience as {con.render(_audience_sql(pack, con))}")
-    counts = _audience_counts(con)
+def plan_export(con: Session, pack: Pack, hashed: bool, delta: bool, at: datetime) -> ExportPlan:
+    con.execute(f"create temp table audience as {con.render(audience_sql(pack, con, at))}")
+    counts = audience_counts(con)
     as_of = con.scalar(con.render(f"select max(as_of_date) from {ref('customer_features')}"))
     previous, sequence = None, 0
     if con.table_exists("pub", "audience_pack_members"):
@@ -335,6 +454,7 @@ def _write_export(plan: ExportPlan, out_dir: Path, file_format: str, hashed: boo
         "exported_at": exported_at.isoformat(),
         "members": plan.counts["members"],
         "suppressed": plan.counts["suppressed"],
+        "suppressed_by_reason": plan.counts["suppressed_by_reason"],
         "holdout": plan.counts["holdout"],
         "delta": {
             "previous_export": plan.previous,
@@ -370,7 +490,9 @@ def _record_export(
             work.execute(ddl)
         with work.transaction():
             work.execute(
-                "insert into pub.audience_pack_exports values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "insert into pub.audience_pack_exports (pack, export_id, as_of_date, exported_at, members, "
+                "suppressed, holdout, file, sha256, format, hashed, delta, joined, left_pack, definition_sha256, "
+                "channel) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     plan.pack.name,
                     plan.export_id,
@@ -387,6 +509,7 @@ def _record_export(
                     plan.joined,
                     plan.left,
                     plan.pack.definition_sha256(),
+                    plan.pack.channel,
                 ],
             )
             with work.registered("pack_members", plan.log_rows):
@@ -426,7 +549,7 @@ def export(
     out_dir = _writable_folder(out_dir)
     exported_at = exported_at or datetime.now(UTC)
     with open_warehouse(settings).read() as con:
-        plan = plan_export(con, pack, hashed, delta)
+        plan = plan_export(con, pack, hashed, delta, exported_at)
     path, manifest_path, checksum = _write_export(plan, out_dir, file_format, hashed, exported_at)
     delivered = deliver(pack.webhook, creds, plan.export_id, plan.body) if pack.webhook and creds else None
     _record_export(settings, plan, path, checksum, file_format, hashed, exported_at)
@@ -444,75 +567,6 @@ def export(
         plan.left,
         delivered,
     )
-
-
-def lift(settings: Settings, pack_name: str, export_id: str, days: int) -> dict:
-    """Orders and spend per customer in the N days after the export: contacted vs holdout."""
-    with open_warehouse(settings).read() as con:
-        found = con.execute(
-            "select as_of_date from pub.audience_pack_exports where pack = ? and export_id = ?",
-            [pack_name, export_id],
-        ).fetchall()
-        if not found:
-            raise SegflowError(f"no export '{export_id}' of pack '{pack_name}' in audience_pack_exports")
-        start: date = found[0][0]
-        rows = con.execute(
-            """
-            select members.in_holdout, count(*) as customers,
-                avg(coalesce(spend.spend, 0)) as mean_spend, var_samp(coalesce(spend.spend, 0)) as var_spend,
-                avg(case when spend.orders > 0 then 1.0 else 0.0 end) as conversion,
-                sum(coalesce(spend.orders, 0)) as orders, sum(coalesce(spend.spend, 0)) as revenue
-            from pub.audience_pack_members as members
-            left join (
-                select customer_key, sum(orders) as orders, sum(spend) as spend from pub.customer_daily_spend
-                where order_date >= ? and order_date < ? + ? group by customer_key
-            ) as spend on members.customer_key = spend.customer_key
-            where members.export_id = ?
-            group by members.in_holdout
-            """,
-            [start, start, days, export_id],
-        ).fetchall()
-    groups = {bool(r[0]): r for r in rows}
-    if True not in groups or False not in groups:
-        raise SegflowError(
-            f"export {export_id} has no holdout group (holdout_share 0): lift cannot be measured"
-        )
-    contacted, control = groups[False], groups[True]
-
-    def interval(diff: float, variance: float) -> list[float]:
-        margin = 1.96 * math.sqrt(max(variance, 0.0))
-        return [round(diff - margin, 4), round(diff + margin, 4)]
-
-    spend_diff = float(contacted[2]) - float(control[2])
-    spend_var = float(contacted[3] or 0) / contacted[1] + float(control[3] or 0) / control[1]
-    conv_diff = float(contacted[4]) - float(control[4])
-    conv_var = (
-        float(contacted[4]) * (1 - float(contacted[4])) / contacted[1]
-        + float(control[4]) * (1 - float(control[4])) / control[1]
-    )
-    return {
-        "pack": pack_name,
-        "export_id": export_id,
-        "window": f"{start} .. {days} days",
-        "contacted": {
-            "customers": int(contacted[1]),
-            "orders": int(contacted[5]),
-            "revenue": float(contacted[6]),
-            "spend_per_customer": round(float(contacted[2]), 4),
-            "conversion": round(float(contacted[4]), 4),
-        },
-        "holdout": {
-            "customers": int(control[1]),
-            "orders": int(control[5]),
-            "revenue": float(control[6]),
-            "spend_per_customer": round(float(control[2]), 4),
-            "conversion": round(float(control[4]), 4),
-        },
-        "spend_per_customer_lift": round(spend_diff, 4),
-        "spend_per_customer_lift_95ci": interval(spend_diff, spend_var),
-        "conversion_lift": round(conv_diff, 4),
-        "conversion_lift_95ci": interval(conv_diff, conv_var),
-    }
 
 
 def scheduled_packs(settings: Settings) -> list[Pack]:

@@ -62,6 +62,16 @@ TEXT = {
         "buyers_of_both": "同买人数",
         "confidence": "置信度",
         "lift": "提升度",
+        "wave": "活动波次 {wave}:优先级、重叠与保留人数(按当前数据预演)",
+        "wave_overlaps": "两两重叠(可触达客户)",
+        "priority": "优先级",
+        "pack": "人群包",
+        "matched": "命中",
+        "eligible": "可触达",
+        "kept_members": "保留导出",
+        "kept_holdout": "保留对照",
+        "other_pack": "另一人群包",
+        "customers_in_both": "重叠客户",
     },
     "en": {
         "title": "Customer segmentation report",
@@ -109,6 +119,16 @@ TEXT = {
         "buyers_of_both": "buyers of both",
         "confidence": "confidence",
         "lift": "lift",
+        "wave": "Wave {wave}: priority, overlaps and what each pack keeps (planned on the current data)",
+        "wave_overlaps": "Overlaps (customers each pair selects and can reach)",
+        "priority": "priority",
+        "pack": "pack",
+        "matched": "matched",
+        "eligible": "reachable",
+        "kept_members": "kept members",
+        "kept_holdout": "kept holdout",
+        "other_pack": "other pack",
+        "customers_in_both": "in both",
     },
 }
 # Pairs bought together by fewer customers are chance as often as not: the report leaves them out.
@@ -535,7 +555,35 @@ def build_report(settings: Settings) -> str:
         if data.affinity
         else f"<p>{esc(t['affinity_none'].format(floor=AFFINITY_FLOOR))}</p>"
     )
+    sections += _wave_section(settings, t)
     return _page(language, t, sections)
+
+
+def _wave_section(settings: Settings, t: dict) -> list[str]:
+    """The plan of the wave exported last (or the first wave): suppression by reason per pack."""
+    from transforms.campaigns import latest_wave, plan_wave
+
+    wave = latest_wave(settings)
+    if wave is None:
+        return []
+    plan = plan_wave(settings, wave)
+    reasons = sorted({reason for p in plan["packs"] for reason in p["suppressed_by_reason"]})
+    rows = [{**p, **{r: p["suppressed_by_reason"].get(r, 0) for r in reasons}} for p in plan["packs"]]
+    counts = [(key, t[key], ",.0f") for key in ("matched", "eligible")]
+    kept = [(key, t[key], ",.0f") for key in ("kept_members", "kept_holdout")]
+    columns = [("priority", t["priority"], ""), ("pack", t["pack"], ""), *counts]
+    columns += [(r, r, ",.0f") for r in reasons] + kept
+    overlaps = [
+        ("pack", t["pack"], ""),
+        ("other_pack", t["other_pack"], ""),
+        ("customers_in_both", t["customers_in_both"], ",.0f"),
+    ]
+    return [
+        f"<h2>{esc(t['wave'].format(wave=wave))}</h2>",
+        _table(rows, columns),
+        f"<h3>{esc(t['wave_overlaps'])}</h3>",
+        _table(plan["overlaps"], overlaps),
+    ]
 
 
 def write_report(settings: Settings, path: Path) -> Path:
