@@ -355,6 +355,8 @@ def cmd_pack_export(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     name = args.name or args.name_option
+    if args.reproduce:
+        return _reproduce(args, settings, name)
     if args.where is not None and not name:
         raise SegflowError("pack export --where needs --name for the export's file and log")
     pack = resolve_pack(settings, name, args.where)
@@ -365,6 +367,22 @@ def cmd_pack_export(args: argparse.Namespace) -> int:
         [result.__dict__],
         ["export_id", "members", "suppressed", "holdout", "joined", "left", "file"],
     )
+    return 0
+
+
+def _reproduce(args: argparse.Namespace, settings, name: str | None) -> int:
+    from transforms.reproduce import reproduce
+
+    if not name or args.where or args.delta or args.hash:
+        raise SegflowError(
+            "pack export NAME --reproduce EXPORT_ID takes the pack's name and nothing else: the export "
+            "recorded its format, hashing and delta"
+        )
+    result = reproduce(settings, name, args.reproduce, Path(args.out) if args.out else None)
+    if not args.json:
+        print(f"reproduced {result.export_id} byte for byte (SHA-256 {result.sha256}): {result.file}")
+    else:
+        emit(args, result.__dict__)
     return 0
 
 
@@ -420,6 +438,11 @@ def _register_pack_and_actions(commands, common):
             command.add_argument("--hash", action="store_true", help="SHA-256 of normalised identifiers")
             command.add_argument(
                 "--delta", action="store_true", help="only who joined and left since the last export"
+            )
+            command.add_argument(
+                "--reproduce",
+                metavar="EXPORT_ID",
+                help="write that earlier export's file again, byte for byte",
             )
         command.set_defaults(func=func)
     plan = pack_commands.add_parser(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -10,8 +13,11 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 
-def write_atomically(table: pa.Table, path: Path, file_format: str) -> None:
-    """csv, parquet or xlsx, written beside the target and renamed over it."""
+def write_atomically(
+    table: pa.Table, path: Path, file_format: str, written_at: datetime | None = None
+) -> None:
+    """csv, parquet or xlsx, written beside the target and renamed over it. The same table gives the
+    same bytes: an xlsx records `written_at` (default 1980-01-01) instead of the clock."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
     if file_format == "csv":
         pacsv.write_csv(table, temporary)
@@ -21,9 +27,35 @@ def write_atomically(table: pa.Table, path: Path, file_format: str) -> None:
         from openpyxl import Workbook
 
         book = Workbook(write_only=True)
+        stamp = (
+            (written_at or datetime(1980, 1, 1, tzinfo=UTC))
+            .astimezone(UTC)
+            .replace(tzinfo=None, microsecond=0)
+        )
+        book.properties.created = book.properties.modified = stamp
         sheet = book.create_sheet("members")
         sheet.append(table.column_names)
         for row in zip(*(column.to_pylist() for column in table.columns), strict=True):
             sheet.append(list(row))
         book.save(temporary)
+        _restamp_zip(temporary, stamp)
     os.replace(temporary, path)
+
+
+def _restamp_zip(path: Path, stamp: datetime) -> None:
+    """Give every member of a zip (an xlsx) and the workbook's modified time the same stamp:
+    openpyxl sets both from the clock when it saves."""
+    with zipfile.ZipFile(path) as source:
+        members = [(info, source.read(info)) for info in source.infolist()]
+    modified = f'<dcterms:modified xsi:type="dcterms:W3CDTF">{stamp.isoformat()}Z</dcterms:modified>'.encode()
+    members = [
+        (info, re.sub(rb"<dcterms:modified[^>]*>[^<]*</dcterms:modified>", modified, data))
+        if info.filename == "docProps/core.xml"
+        else (info, data)
+        for info, data in members
+    ]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for info, data in members:
+            target.writestr(
+                zipfile.ZipInfo(info.filename, date_time=stamp.timetuple()[:6]), data, zipfile.ZIP_DEFLATED
+            )

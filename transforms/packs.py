@@ -34,12 +34,14 @@ LOG_TABLES = ("audience_pack_exports", "audience_pack_members")
 LOG_DDL = (
     "create table if not exists pub.audience_pack_exports (pack varchar, export_id varchar, as_of_date date, "
     "exported_at timestamptz, members bigint, suppressed bigint, holdout bigint, file varchar, sha256 varchar, "
-    "format varchar, hashed boolean, delta boolean, joined bigint, left_pack bigint, definition_sha256 varchar, "
-    "channel varchar)",
+    "format varchar, hashed boolean, delta boolean, joined bigint, left_pack bigint, definition_sha256 varchar)",
     "create table if not exists pub.audience_pack_members (pack varchar, export_id varchar, customer_key varchar, "
     "in_holdout boolean)",
-    # Exports recorded before frequency caps have no channel.
-    "alter table pub.audience_pack_exports add column if not exists channel varchar",
+    # Exports recorded by earlier versions lack these: no channel (caps), nothing to reproduce them from.
+    *(
+        f"alter table pub.audience_pack_exports add column if not exists {column} varchar"
+        for column in ("channel", "definition", "previous_export", "config_sha256")
+    ),
 )
 
 
@@ -264,22 +266,28 @@ def audience_sql(pack: Pack, con: Session, at: datetime) -> str:
     )
 
 
-def base_audience_sql(pack: Pack, con: Session) -> str:
-    """Every member with why they are suppressed by their contact (or null) and whether they are held out."""
-    consent = "or f.marketing_consent is null" if pack.require_consent else ""
+def contacts_sql(identifiers: str) -> str:
+    """CTEs ending in `contacts`: each customer's first-seen value of every identifier type, from
+    `identifiers` (customer_identifiers, or its history as of an export's date)."""
     contacts = ", ".join(
         f"max(case when id_type = '{kind}' and contact_rank = 1 then id_value end) as {kind}"
         for kind in IDENTIFIER_TYPES
     )
+    return f"""ranked_identifiers as (
+    select customer_key, id_type, id_value,
+        row_number() over (partition by customer_key, id_type order by first_seen_at, id_value) as contact_rank
+    from {identifiers}
+),
+contacts as (select customer_key, {contacts} from ranked_identifiers group by customer_key)"""
+
+
+def base_audience_sql(pack: Pack, con: Session) -> str:
+    """Every member with why they are suppressed by their contact (or null) and whether they are held out."""
+    consent = "or f.marketing_consent is null" if pack.require_consent else ""
     reachable = " or ".join(f"contacts.{kind} is not null" for kind in pack.contact_fields)
     return f"""
 with members as (select f.* from {ref("customer_features")} as f where {pack.sql}),
-ranked_identifiers as (
-    select customer_key, id_type, id_value,
-        row_number() over (partition by customer_key, id_type order by first_seen_at, id_value) as contact_rank
-    from {ref("customer_identifiers")}
-),
-contacts as (select customer_key, {contacts} from ranked_identifiers group by customer_key)
+{contacts_sql(ref("customer_identifiers"))}
 select f.customer_key, f.as_of_date,
     case
         when f.opted_out then 'opted_out'
@@ -385,25 +393,20 @@ class ExportPlan:
     body: pa.Table  # the file's rows: members, or who joined and left for a delta
     is_delta: bool
     log_rows: pa.Table  # audience_pack_members rows: members and holdout
+    config_sha256: str = ""  # the brand's settings.yml and packs.yml when it was planned
 
 
-def plan_export(con: Session, pack: Pack, hashed: bool, delta: bool, at: datetime) -> ExportPlan:
-    con.execute(f"create temp table audience as {con.render(audience_sql(pack, con, at))}")
-    counts = audience_counts(con)
-    as_of = con.scalar(con.render(f"select max(as_of_date) from {ref('customer_features')}"))
-    previous, sequence = None, 0
-    if con.table_exists("pub", "audience_pack_members"):
-        previous = con.scalar(
-            "select export_id from pub.audience_pack_exports where pack = ? order by exported_at desc limit 1",
-            [pack.name],
-        )
-        sequence = con.scalar(
-            "select count(*) from pub.audience_pack_exports where pack = ? and as_of_date = ?",
-            [pack.name, as_of],
-        )
-    columns = ", ".join(
-        _hashed(kind, pack.hashed_phone_format) if hashed else kind for kind in pack.contact_fields
-    )
+def export_body(
+    con: Session,
+    contact_fields: tuple[str, ...],
+    phone_format: str,
+    hashed: bool,
+    previous: str | None,
+    delta: bool,
+) -> tuple[int | None, int | None, pa.Table, bool]:
+    """The file's rows from the temp table `audience`: the members to contact, or for a delta who
+    joined and left since the export `previous`; with the joined and left counts."""
+    columns = ", ".join(_hashed(kind, phone_format) if hashed else kind for kind in contact_fields)
     con.execute(
         "create temp table exported as select customer_key, "
         f"{columns} from audience where suppressed_reason is null and not in_holdout order by customer_key"
@@ -426,12 +429,32 @@ def plan_export(con: Session, pack: Pack, hashed: bool, delta: bool, at: datetim
         body = con.fetch_arrow(
             "select 'joined' as change, * from exported where customer_key not in "
             "(select customer_key from previous_members) union all "
-            f"select 'left' as change, customer_key, {', '.join('null' for _ in pack.contact_fields)} "
+            f"select 'left' as change, customer_key, {', '.join('null' for _ in contact_fields)} "
             "from previous_members where customer_key not in (select customer_key from exported) "
             "order by change, customer_key"
         )
     else:
         body = con.fetch_arrow("select * from exported")
+    return joined, left, body, is_delta
+
+
+def plan_export(con: Session, pack: Pack, hashed: bool, delta: bool, at: datetime) -> ExportPlan:
+    con.execute(f"create temp table audience as {con.render(audience_sql(pack, con, at))}")
+    counts = audience_counts(con)
+    as_of = con.scalar(con.render(f"select max(as_of_date) from {ref('customer_features')}"))
+    previous, sequence = None, 0
+    if con.table_exists("pub", "audience_pack_members"):
+        previous = con.scalar(
+            "select export_id from pub.audience_pack_exports where pack = ? order by exported_at desc limit 1",
+            [pack.name],
+        )
+        sequence = con.scalar(
+            "select count(*) from pub.audience_pack_exports where pack = ? and as_of_date = ?",
+            [pack.name, as_of],
+        )
+    joined, left, body, is_delta = export_body(
+        con, pack.contact_fields, pack.hashed_phone_format, hashed, previous, delta
+    )
     export_id = f"{pack.name}-{as_of}-{sequence + 1}"
     log_rows = con.fetch_arrow(
         f"select {literal(pack.name)} as pack, {literal(export_id)} as export_id, customer_key, in_holdout "
@@ -443,14 +466,25 @@ def plan_export(con: Session, pack: Pack, hashed: bool, delta: bool, at: datetim
 def _write_export(plan: ExportPlan, out_dir: Path, file_format: str, hashed: bool, exported_at: datetime):
     """The members file and its manifest, each written whole or not at all; returns both and the checksum."""
     path = out_dir / f"{plan.export_id}.{'delta.' if plan.is_delta else ''}{file_format}"
-    write_atomically(plan.body, path, file_format)
+    write_atomically(plan.body, path, file_format, exported_at)
     checksum = file_sha256(path)
     manifest = {
         "pack": plan.pack.name,
         "export_id": plan.export_id,
         "definition": plan.pack.definition(),
         "definition_sha256": plan.pack.definition_sha256(),
+        "config_sha256": plan.config_sha256,
         "as_of_date": str(plan.as_of),
+        # What `segflow pack export NAME --reproduce EXPORT_ID` rebuilds this file from.
+        "reproduce_from": {
+            "members": f"audience_pack_members where export_id = '{plan.export_id}' and not in_holdout",
+            "contact_values": f"customer_identifiers_history where as_of_date = '{plan.as_of}'",
+            "holdout": {
+                "seed": f"{plan.pack.name}:",
+                "rule": "md5(seed || customer_key) as a little-endian integer, modulo 10000, below share x 10000",
+                "share": plan.pack.holdout_share,
+            },
+        },
         "exported_at": exported_at.isoformat(),
         "members": plan.counts["members"],
         "suppressed": plan.counts["suppressed"],
@@ -492,7 +526,8 @@ def _record_export(
             work.execute(
                 "insert into pub.audience_pack_exports (pack, export_id, as_of_date, exported_at, members, "
                 "suppressed, holdout, file, sha256, format, hashed, delta, joined, left_pack, definition_sha256, "
-                "channel) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "channel, definition, previous_export, config_sha256) "
+                "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     plan.pack.name,
                     plan.export_id,
@@ -510,6 +545,9 @@ def _record_export(
                     plan.left,
                     plan.pack.definition_sha256(),
                     plan.pack.channel,
+                    json.dumps(plan.pack.definition(), ensure_ascii=False, sort_keys=True),
+                    plan.previous,
+                    plan.config_sha256,
                 ],
             )
             with work.registered("pack_members", plan.log_rows):
@@ -517,7 +555,7 @@ def _record_export(
         warehouse.publish(work, tables=list(LOG_TABLES))
 
 
-def _writable_folder(out_dir: Path | None) -> Path:
+def writable_folder(out_dir: Path | None) -> Path:
     out_dir = Path(out_dir or PROJECT_ROOT / "exports")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -546,10 +584,11 @@ def export(
     # A missing secret or token stops the export before any file is written or anything sent.
     creds = credentials(pack.webhook, pack.name) if pack.webhook else None
     hashed = hashed or pack.hashed
-    out_dir = _writable_folder(out_dir)
+    out_dir = writable_folder(out_dir)
     exported_at = exported_at or datetime.now(UTC)
     with open_warehouse(settings).read() as con:
         plan = plan_export(con, pack, hashed, delta, exported_at)
+    plan.config_sha256 = config_sha256(settings)
     path, manifest_path, checksum = _write_export(plan, out_dir, file_format, hashed, exported_at)
     delivered = deliver(pack.webhook, creds, plan.export_id, plan.body) if pack.webhook and creds else None
     _record_export(settings, plan, path, checksum, file_format, hashed, exported_at)
@@ -567,6 +606,15 @@ def export(
         plan.left,
         delivered,
     )
+
+
+def config_sha256(settings: Settings) -> str:
+    """SHA-256 of the brand's settings.yml and packs.yml as they are now."""
+    digest = hashlib.sha256()
+    for name in ("settings.yml", "packs.yml"):
+        path = settings.config_dir / name
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.exists() else b"") + b"\0")
+    return digest.hexdigest()
 
 
 def scheduled_packs(settings: Settings) -> list[Pack]:
