@@ -12,8 +12,17 @@ from datetime import UTC, datetime
 from transforms.console import print_table
 from transforms.engines import open_warehouse
 from transforms.errors import SegflowError
-from transforms.packs import audience_counts, audience_sql, base_audience_sql, load_waves
+from transforms.packs import Pack, audience_counts, audience_sql, base_audience_sql, load_packs
 from transforms.settings import Settings
+
+
+def load_waves(settings: Settings) -> dict[str, list[Pack]]:
+    """Each wave's packs, highest priority first."""
+    waves: dict[str, list[Pack]] = {}
+    for pack in load_packs(settings).values():
+        if pack.wave:
+            waves.setdefault(pack.wave, []).append(pack)
+    return {wave: sorted(members, key=lambda p: len(p.outranked_by)) for wave, members in waves.items()}
 
 
 def plan_wave(settings: Settings, wave: str, at: datetime | None = None) -> dict:

@@ -96,8 +96,7 @@ def _print_loaded(settings: Settings) -> None:
 
 
 def _print_wave_plans(settings: Settings) -> None:
-    from transforms.campaigns import plan_wave, print_plan
-    from transforms.packs import load_waves
+    from transforms.campaigns import load_waves, plan_wave, print_plan
 
     for wave in load_waves(settings):
         print(f"    segflow pack plan {wave}:")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from transforms.ingest import file_sha256
 from transforms.schema import IDENTIFIER_TYPES
 from transforms.settings import Settings, load_yaml
 from transforms.sql import literal, ref
+from transforms.waves import FrequencyCap, frequency_cap, with_waves
 
 FORMATS = ("csv", "parquet", "xlsx")
 LOG_TABLES = ("audience_pack_exports", "audience_pack_members")
@@ -53,31 +54,6 @@ def _hashed(kind: str, phone_format: str) -> str:
     if kind == "phone" and phone_format == "e164":
         return "sha256('+86' || phone) as phone"
     return f"sha256({kind}) as {kind}"
-
-
-@dataclass(frozen=True)
-class FrequencyCap:
-    """At most `max_exports` exports may reach one contact in any `days` days."""
-
-    max_exports: int
-    days: int
-
-    def as_config(self) -> dict:
-        return {"max_exports": self.max_exports, "days": self.days}
-
-
-def _frequency_cap(value: object, where: str) -> FrequencyCap | None:
-    if value is None:
-        return None
-    if (
-        not isinstance(value, dict)
-        or set(value) != {"max_exports", "days"}
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value.values())
-    ):
-        raise SegflowError(
-            f"{where}: write a frequency cap as {{max_exports: 2, days: 7}} (whole numbers, 1 or more)"
-        )
-    return FrequencyCap(int(value["max_exports"]), int(value["days"]))
 
 
 @dataclass(frozen=True)
@@ -148,7 +124,7 @@ def _pack(name: str, config: dict, settings: Settings, where: str) -> Pack:
         hashed_phone_format=phone_format,
         hashed=_flag(config.get("hash", False), "hash", where),
         channel=str(config["channel"]) if config.get("channel") else None,
-        frequency_cap=_frequency_cap(
+        frequency_cap=frequency_cap(
             config.get(
                 "frequency_cap", (settings.get("packs.frequency_caps") or {}).get(config.get("channel"))
             ),
@@ -178,40 +154,7 @@ def load_packs(settings: Settings) -> dict[str, Pack]:
             errors.append(str(exc))
     if errors:
         raise SegflowError(f"{len(errors)} error(s) in packs: " + " | ".join(errors))
-    return _with_waves(packs, (document or {}).get("waves") or {}, path)
-
-
-def _with_waves(packs: dict[str, Pack], waves: object, path: Path) -> dict[str, Pack]:
-    """Each pack of a wave learns its wave and the packs before it (the wave's list is its priority)."""
-    if not isinstance(waves, dict):
-        raise SegflowError(f"{path} waves: a mapping of wave name to its packs in order of priority")
-    in_wave: dict[str, str] = {}
-    for wave, names in waves.items():
-        where = f"{path} wave {wave}"
-        if not isinstance(names, list) or len(names) < 2 or len(set(map(str, names))) != len(names):
-            raise SegflowError(f"{where}: list two or more different packs, highest priority first")
-        for name in map(str, names):
-            if name not in packs:
-                raise SegflowError(f"{where}: no pack '{name}' (packs: {', '.join(packs)})")
-            if name in in_wave:
-                raise SegflowError(
-                    f"{where}: pack {name} is already in wave {in_wave[name]}; a pack belongs to one wave"
-                )
-            in_wave[name] = str(wave)
-        for position, name in enumerate(map(str, names)):
-            packs[name] = replace(
-                packs[name], wave=str(wave), outranked_by=tuple(packs[str(n)] for n in names[:position])
-            )
-    return packs
-
-
-def load_waves(settings: Settings) -> dict[str, list[Pack]]:
-    """Each wave's packs, highest priority first."""
-    waves: dict[str, list[Pack]] = {}
-    for pack in load_packs(settings).values():
-        if pack.wave:
-            waves.setdefault(pack.wave, []).append(pack)
-    return {wave: sorted(members, key=lambda p: len(p.outranked_by)) for wave, members in waves.items()}
+    return with_waves(packs, (document or {}).get("waves") or {}, path)
 
 
 def resolve_pack(settings: Settings, name: str | None, where: str | None) -> Pack:

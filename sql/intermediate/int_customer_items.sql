@@ -3,8 +3,10 @@
 -- A re-sent line (same order and sku) replaces the earlier one: the one loaded last wins, and
 -- version_no is in load order. The versions are ranked after the join to the orders, so the
 -- window partitions by the integer order_no instead of the order_id.
--- A view: int_customer_item_features is its only reader, and writing 13M rows per 10M orders costs more.
-{{ config(materialized='view') }}
+-- Temporary: three models of the features and insights steps read it (item features, purchased
+-- items, category affinity); each reading it as a view repeated the join and the window over 13M
+-- lines per 10M orders, which cost more than writing them once (bench/RESULTS.md).
+{{ config(materialized='temporary') }}
 with lines as (
     select
         orders.customer_no,

@@ -2,26 +2,53 @@
 -- affinity.window_days before the as-of date: how often buyers of one also bought the other.
 -- customers: buyers of anything of that level in the window; support = both / customers;
 -- confidence = both / buyers of category; lift = confidence / (buyers of related / customers).
-with buyers as (
+-- Counted on the categories' numbers (stg_products) and customer_no, named at the end: integers
+-- make the distinct buyers and the self-join cheaper than the published names and keys.
+with lines as (
+    select
+        customer_no,
+        category_no,
+        subcategory_no
+    from {{ ref('int_customer_items') }}
+    where order_date >= {{ date_before(affinity_window_days) }}
+),
+
+buyers as (
     select distinct
-        customer_key,
+        customer_no,
         'category' as level,
-        category as name
-    from {{ ref('customer_purchased_items') }}
-    where category is not null and last_bought_date >= {{ date_before(affinity_window_days) }}
+        category_no as name_no
+    from lines
+    where category_no is not null
     union all
     select distinct
-        customer_key,
+        customer_no,
         'subcategory' as level,
+        subcategory_no as name_no
+    from lines
+    where subcategory_no is not null
+),
+
+names as (
+    select distinct
+        'category' as level,
+        category_no as name_no,
+        category as name
+    from {{ ref('stg_products') }}
+    where category_no is not null
+    union all
+    select distinct
+        'subcategory' as level,
+        subcategory_no as name_no,
         subcategory as name
-    from {{ ref('customer_purchased_items') }}
-    where subcategory is not null and last_bought_date >= {{ date_before(affinity_window_days) }}
+    from {{ ref('stg_products') }}
+    where subcategory_no is not null
 ),
 
 level_customers as (
     select
         level,
-        count(distinct customer_key) as customers
+        count(distinct customer_no) as customers
     from buyers
     group by level
 ),
@@ -29,32 +56,32 @@ level_customers as (
 name_buyers as (
     select
         level,
-        name,
+        name_no,
         count(*) as buyers
     from buyers
-    group by level, name
+    group by level, name_no
 ),
 
 pairs as (
     select
         antecedent.level,
-        antecedent.name as category,
-        consequent.name as related_category,
+        antecedent.name_no as category_no,
+        consequent.name_no as related_no,
         count(*) as buyers_of_both
     from buyers as antecedent
     inner join buyers as consequent
         on
-            antecedent.customer_key = consequent.customer_key
+            antecedent.customer_no = consequent.customer_no
             and antecedent.level = consequent.level
-            and antecedent.name <> consequent.name
-    group by antecedent.level, antecedent.name, consequent.name
+            and antecedent.name_no <> consequent.name_no
+    group by antecedent.level, antecedent.name_no, consequent.name_no
 )
 
 select
     {{ as_of_date }} as as_of_date,
     pairs.level,
-    pairs.category,
-    pairs.related_category,
+    category_names.name as category,
+    related_names.name as related_category,
     of_category.buyers as buyers_of_category,
     of_related.buyers as buyers_of_related,
     pairs.buyers_of_both,
@@ -66,6 +93,10 @@ select
 from pairs
 inner join level_customers on pairs.level = level_customers.level
 inner join name_buyers as of_category
-    on pairs.level = of_category.level and pairs.category = of_category.name
+    on pairs.level = of_category.level and pairs.category_no = of_category.name_no
 inner join name_buyers as of_related
-    on pairs.level = of_related.level and pairs.related_category = of_related.name
+    on pairs.level = of_related.level and pairs.related_no = of_related.name_no
+inner join names as category_names
+    on pairs.level = category_names.level and pairs.category_no = category_names.name_no
+inner join names as related_names
+    on pairs.level = related_names.level and pairs.related_no = related_names.name_no

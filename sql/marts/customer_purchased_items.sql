@@ -1,6 +1,6 @@
 -- One row per customer and SKU bought in a counted order (paid, not fully refunded) before the
--- as-of date: what bought() in tags, segments, packs and routes reads, and what category_affinity
--- and action_cross_sell count. Summed per customer_no and given the customer_key after.
+-- as-of date: what bought() in tags, segments, packs and routes reads, and what action_cross_sell
+-- counts. Summed per customer_no and given the customer_key after.
 with bought as (
     select
         customer_no,
