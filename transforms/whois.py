@@ -471,36 +471,42 @@ def print_answer(answer: dict) -> None:
                 f"      {hop['from']['id_type']} {hop['from']['id_value']} -> {hop['to']['id_type']} "
                 f"{hop['to']['id_value']}: {_record_text(rec)}{more}"
             )
-    print("\nignored identifiers on its records (not used to link):")
-    for junk in answer["ignored_identifiers"] or [None]:
-        if junk is None:
-            print("  (none)")
-            continue
-        print(
-            f"  {junk['id_type']} {junk['id_value']}: {junk['reason']} "
+    _section(
+        "ignored identifiers on its records (not used to link)",
+        answer["ignored_identifiers"],
+        lambda junk: (
+            f"{junk['id_type']} {junk['id_value']}: {junk['reason']} "
             f"({junk['records_of_this_customer']} of its records)"
-        )
-    print("\nlinks cut by identity.do_not_link:")
-    for link in answer["cut_links"] or [None]:
-        if link is None:
-            print("  (none)")
-            continue
-        rules = "; ".join(f"rule #{r['rule']}: {r['reason']}" for r in link["rules"]) or (
-            "no rule in settings.yml names both sides now"
-        )
-        print(
-            f"  {_record_text(link['record'])} also carries {link['id_type']} {link['id_value']} "
-            f"of customer {link['customer_key']}: {rules}"
-        )
-    print("\nmerges and splits:")
-    for change in answer["changes"] or [None]:
-        if change is None:
-            print("  (none)")
-            continue
-        print(
-            f"  {change['as_of_date']} {change['change'] or 'merge'}: {change['merged_key']} -> "
+        ),
+    )
+    _section(
+        "links cut by identity.do_not_link",
+        answer["cut_links"],
+        lambda link: (
+            f"{_record_text(link['record'])} also carries {link['id_type']} {link['id_value']} "
+            f"of customer {link['customer_key']}: "
+            + (
+                "; ".join(f"rule #{r['rule']}: {r['reason']}" for r in link["rules"])
+                or "no rule in settings.yml names both sides now"
+            )
+        ),
+    )
+    _section(
+        "merges and splits",
+        answer["changes"],
+        lambda change: (
+            f"{change['as_of_date']} {change['change'] or 'merge'}: {change['merged_key']} -> "
             f"{change['surviving_key']} ({change['identifiers']} identifier(s) moved)"
-        )
+        ),
+    )
+
+
+def _section(title: str, items: list[dict], line: Callable[[dict], str]) -> None:
+    print(f"\n{title}:")
+    for item in items:
+        print(f"  {line(item)}")
+    if not items:
+        print("  (none)")
 
 
 def _record_text(record: dict) -> str:
