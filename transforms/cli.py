@@ -433,7 +433,7 @@ def _register_pack_and_actions(commands, common):
         command.add_argument("--where", help="an ad hoc pack in the safe expression language")
         if name == "export":
             command.add_argument("--name", dest="name_option", help="name for an ad hoc --where export")
-            command.add_argument("--format", choices=["csv", "parquet", "xlsx"], default="csv")
+            command.add_argument("--format", choices=["csv", "parquet", "xlsx", "tencent_ads"], default="csv")
             command.add_argument("--out", help="folder (default exports/)")
             command.add_argument("--hash", action="store_true", help="SHA-256 of normalised identifiers")
             command.add_argument(

@@ -16,13 +16,16 @@ import pyarrow.parquet as pq
 def write_atomically(
     table: pa.Table, path: Path, file_format: str, written_at: datetime | None = None
 ) -> None:
-    """csv, parquet or xlsx, written beside the target and renamed over it. The same table gives the
-    same bytes: an xlsx records `written_at` (default 1980-01-01) instead of the clock."""
+    """csv, parquet, xlsx or tencent_ads, written beside the target and renamed over it. The same
+    table gives the same bytes: zips (xlsx, tencent_ads) record `written_at` (default 1980-01-01)
+    instead of the clock."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
     if file_format == "csv":
         pacsv.write_csv(table, temporary)
     elif file_format == "parquet":
         pq.write_table(table, temporary)
+    elif file_format == "tencent_ads":
+        _write_tencent_ads(table, temporary, written_at)
     else:
         from openpyxl import Workbook
 
@@ -40,6 +43,20 @@ def write_atomically(
         book.save(temporary)
         _restamp_zip(temporary, stamp)
     os.replace(temporary, path)
+
+
+def _write_tencent_ads(table: pa.Table, path: Path, written_at: datetime | None) -> None:
+    """Tencent Ads' customer file audience (客户文件人群, custom_audience_files/add): a zip of one
+    text file, one identifier per line, uploaded with user_id_type SHA256_MOBILE_PHONE; `table`'s
+    `phone` column holds the SHA-256 of each member's 11-digit number (members without one skipped).
+    https://developers.e.qq.com/docs/api/audiences/custom_audience_file/custom_audience_files_add"""
+    phones = [value for value in table.column("phone").to_pylist() if value is not None]
+    stamp = (written_at or datetime(1980, 1, 1, tzinfo=UTC)).astimezone(UTC).replace(tzinfo=None)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        member = zipfile.ZipInfo("SHA256_MOBILE_PHONE.txt", date_time=stamp.timetuple()[:6])
+        archive.writestr(
+            member, "".join(f"{value}\n" for value in phones).encode("ascii"), zipfile.ZIP_DEFLATED
+        )
 
 
 def _restamp_zip(path: Path, stamp: datetime) -> None:

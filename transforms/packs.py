@@ -30,7 +30,8 @@ from transforms.settings import Settings, load_yaml
 from transforms.sql import literal, ref
 from transforms.waves import FrequencyCap, frequency_cap, with_waves
 
-FORMATS = ("csv", "parquet", "xlsx")
+# tencent_ads: Tencent Ads' customer file audience (客户文件人群), SHA256_MOBILE_PHONE (files_out).
+FORMATS = ("csv", "parquet", "xlsx", "tencent_ads")
 LOG_TABLES = ("audience_pack_exports", "audience_pack_members")
 LOG_DDL = (
     "create table if not exists pub.audience_pack_exports (pack varchar, export_id varchar, as_of_date date, "
@@ -408,7 +409,8 @@ def plan_export(con: Session, pack: Pack, hashed: bool, delta: bool, at: datetim
 
 def _write_export(plan: ExportPlan, out_dir: Path, file_format: str, hashed: bool, exported_at: datetime):
     """The members file and its manifest, each written whole or not at all; returns both and the checksum."""
-    path = out_dir / f"{plan.export_id}.{'delta.' if plan.is_delta else ''}{file_format}"
+    extension = "tencent_ads.zip" if file_format == "tencent_ads" else file_format
+    path = out_dir / f"{plan.export_id}.{'delta.' if plan.is_delta else ''}{extension}"
     write_atomically(plan.body, path, file_format, exported_at)
     checksum = file_sha256(path)
     manifest = {
@@ -524,6 +526,15 @@ def export(
     any), record (audience_pack_exports, published)."""
     if file_format not in FORMATS:
         raise SegflowError(f"--format {file_format}: use one of {', '.join(FORMATS)}")
+    if file_format == "tencent_ads":
+        # Tencent matches SHA-256 of the 11-digit number, uploaded whole (APPEND), one id per line.
+        if "phone" not in pack.contact_fields or pack.hashed_phone_format != "national" or delta:
+            raise SegflowError(
+                f"--format tencent_ads uploads the SHA-256 of 11-digit phones (SHA256_MOBILE_PHONE) of the whole "
+                f"pack: pack {pack.name} needs phone in contact_fields and hashed_phone_format national, "
+                "and --delta is not for this format"
+            )
+        hashed = True
     # A missing secret or token stops the export before any file is written or anything sent.
     creds = credentials(pack.webhook, pack.name) if pack.webhook else None
     hashed = hashed or pack.hashed
