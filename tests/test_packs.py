@@ -141,3 +141,9 @@ def test_holdout_is_stable_and_near_its_share_and_delta_follows_new_orders(gener
     assert measured["holdout"]["customers"] == first.holdout
     low, high = measured["spend_per_customer_lift_95ci"]
     assert low <= measured["spend_per_customer_lift"] <= high
+    longer = lift(generated, "churned_winback", first.export_id, 30, pre_days=180)
+    assert longer["window"].endswith("(pre-period: the 180 days before)")
+    assert longer["spend_per_customer_lift"] == measured["spend_per_customer_lift"]  # the outcome is the same
+    assert longer["holdout"]["pre_period_spend_per_customer"] > 0  # churned for 30 days, not for 180
+    low, high = longer["cuped_spend_per_customer_lift_95ci"]
+    assert low <= longer["cuped_spend_per_customer_lift"] <= high

@@ -389,7 +389,7 @@ def _reproduce(args: argparse.Namespace, settings, name: str | None) -> int:
 def cmd_pack_lift(args: argparse.Namespace) -> int:
     from transforms.lift import lift
 
-    result = lift(_settings(args), args.name, args.export, args.days)
+    result = lift(_settings(args), args.name, args.export, args.days, args.pre_days)
     if args.json:
         emit(args, result)
         return 0
@@ -454,6 +454,9 @@ def _register_pack_and_actions(commands, common):
     lift.add_argument("name")
     lift.add_argument("--export", required=True, help="export id (audience_pack_exports.export_id)")
     lift.add_argument("--days", type=int, default=30)
+    lift.add_argument(
+        "--pre-days", type=int, help="days before the export whose spend CUPED adjusts by (default --days)"
+    )
     lift.set_defaults(func=cmd_pack_lift)
 
     actions = commands.add_parser("actions", parents=[common], help="action lists that run between builds")

@@ -103,11 +103,14 @@ from joined group by in_holdout
 """
 
 
-def lift(settings: Settings, pack_name: str, export_id: str, days: int) -> dict:
+def lift(settings: Settings, pack_name: str, export_id: str, days: int, pre_days: int | None = None) -> dict:
     """Orders, spend and conversion per group in the N days from the export's as-of date, with the
-    raw and CUPED spend lift and the conversion lift."""
-    if days < 1:
-        raise SegflowError(f"--days {days}: at least 1")
+    raw and CUPED spend lift and the conversion lift. CUPED's pre-period is the `pre_days` (default
+    N) days before the export: longer for packs that select on recent inactivity (a win-back pack's
+    members spent nothing in the 30 days before it, which predicts nothing)."""
+    pre_days = days if pre_days is None else pre_days
+    if days < 1 or pre_days < 1:
+        raise SegflowError(f"--days {days} --pre-days {pre_days}: at least 1 each")
     with open_warehouse(settings).read() as con:
         found = con.execute(
             "select as_of_date from pub.audience_pack_exports where pack = ? and export_id = ?",
@@ -116,7 +119,10 @@ def lift(settings: Settings, pack_name: str, export_id: str, days: int) -> dict:
         if not found:
             raise SegflowError(f"no export '{export_id}' of pack '{pack_name}' in audience_pack_exports")
         start: date = found[0][0]
-        before, after = date.fromordinal(start.toordinal() - days), date.fromordinal(start.toordinal() + days)
+        before, after = (
+            date.fromordinal(start.toordinal() - pre_days),
+            date.fromordinal(start.toordinal() + days),
+        )
         rows = con.execute(LIFT_SQL, [export_id, start, start, start, before, after]).fetchall()
     groups = {bool(r[0]): r for r in rows}
     if True not in groups or False not in groups:
@@ -143,7 +149,7 @@ def lift(settings: Settings, pack_name: str, export_id: str, days: int) -> dict:
     return {
         "pack": pack_name,
         "export_id": export_id,
-        "window": f"{start} .. {days} days (pre-period: the {days} days before)",
+        "window": f"{start} .. {days} days (pre-period: the {pre_days} days before)",
         "contacted": contacted,
         "holdout": holdout,
         "spend_per_customer_lift": round(spend["raw"]["lift"], 4),
