@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from transforms.schema import IDENTIFIER_TYPES
+from transforms.sql import literal
 
 _MAINLAND_MOBILE = re.compile(r"1[0-9]{10}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -46,3 +47,12 @@ def mask(id_type: str, value: str | None) -> str | None:
         return user[:1] + "***@" + domain
     # Short ids (member numbers) would be shown whole by a fixed-length prefix.
     return value[: min(4, len(value) // 3)] + "****"
+
+
+def matching_sql(identifiers: object) -> str:
+    """A SQL condition on columns id_type and id_value that holds for any of these (type, value)
+    pairs: how config rules and whois find identifiers in raw.identifier_keys and the histories."""
+    return " or ".join(
+        f"(id_type = {literal(id_type)} and id_value = {literal(id_value)})"
+        for id_type, id_value in identifiers
+    )

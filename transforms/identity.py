@@ -18,7 +18,7 @@ from scipy.sparse.csgraph import connected_components
 from transforms.context import RECORD_KINDS
 from transforms.engines import Session
 from transforms.errors import SegflowError
-from transforms.identifiers import mask
+from transforms.identifiers import mask, matching_sql
 from transforms.identity_rules import do_not_link_rules
 from transforms.settings import Settings
 from transforms.sql import literal
@@ -161,10 +161,7 @@ def separate_pairs(con: Session, variables: dict, labels: np.ndarray, usable: np
         return {}
     nodes = variables["relations"]["int_identity_nodes"]
     named = {identifier for rule in rules for identifier in rule.identifiers}
-    wanted = " or ".join(
-        f"(id_type = {literal(id_type)} and id_value = {literal(id_value)})"
-        for id_type, id_value in sorted(named)
-    )
+    wanted = matching_sql(sorted(named))
     node_of = {
         (id_type, id_value): int(node_id)
         for node_id, id_type, id_value in con.execute(
@@ -239,9 +236,7 @@ def unseen_rule_identifiers(con: Session, settings: Settings) -> list[str]:
     named = sorted({identifier for rule in rules for identifier in rule.identifiers})
     if not named:
         return []
-    wanted = " or ".join(
-        f"(id_type = {literal(id_type)} and id_value = {literal(id_value)})" for id_type, id_value in named
-    )
+    wanted = matching_sql(named)
     seen = {
         tuple(row)
         for row in con.execute(f"select id_type, id_value from raw.identifier_keys where {wanted}").fetchall()

@@ -19,7 +19,7 @@ from datetime import date
 from transforms.context import landed_files_sql, render_variables, version_rank_sql
 from transforms.engines import Session, open_warehouse
 from transforms.errors import SegflowError
-from transforms.identifiers import mask, normalise
+from transforms.identifiers import mask, matching_sql, normalise
 from transforms.identity_rules import do_not_link_rules
 from transforms.schema import IDENTIFIER_TYPES, identifier_key_column
 from transforms.settings import Settings
@@ -152,9 +152,7 @@ def _resolve(con: Session, text: str, id_type: str | None, as_of: date) -> tuple
 def _loaded(con: Session, candidates: list[Identifier]) -> list[Identifier]:
     if not candidates:
         return []
-    wanted = " or ".join(
-        f"(id_type = {literal(i.id_type)} and id_value = {literal(i.id_value)})" for i in candidates
-    )
+    wanted = matching_sql((i.id_type, i.id_value) for i in candidates)
     found = {
         tuple(row)
         for row in con.execute(f"select id_type, id_value from raw.identifier_keys where {wanted}").fetchall()
@@ -276,9 +274,7 @@ def _identifiers_of_customers(
 
 def _changes(con: Session, customer_key: str, members: dict[Identifier, dict]) -> list[dict]:
     """Merges and splits of any key the customer's identifiers have had."""
-    wanted = " or ".join(
-        f"(id_type = {literal(i.id_type)} and id_value = {literal(i.id_value)})" for i in members
-    )
+    wanted = matching_sql((i.id_type, i.id_value) for i in members)
     keys = {customer_key} | {
         row[0]
         for row in con.execute(
