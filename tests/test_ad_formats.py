@@ -3,6 +3,7 @@ are the buyers reachable by phone (J1-J4 only carry the junk shop phone)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import zipfile
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from transforms.errors import SegflowError
+from transforms.files_out import ocean_engine_lines
 from transforms.packs import export, load_packs
 from transforms.reproduce import reproduce
 
@@ -41,9 +43,88 @@ def test_tencent_ads_is_a_zip_of_sha256_phones_one_per_line(features_built, tmp_
     assert again.sha256 == done.sha256
 
 
-def test_tencent_ads_refuses_what_it_cannot_upload(features_built, tmp_path):
+@pytest.mark.parametrize("file_format", ["tencent_ads", "ocean_engine"])
+def test_ad_platform_formats_refuse_what_they_cannot_upload(features_built, tmp_path, file_format):
     defined = packs(features_built, by_unionid=["unionid"], buyers=["phone"])
     with pytest.raises(SegflowError, match="pack by_unionid needs phone in contact_fields"):
-        export(features_built, defined["by_unionid"], tmp_path, "tencent_ads")
+        export(features_built, defined["by_unionid"], tmp_path, file_format)
     with pytest.raises(SegflowError, match="--delta is not for this format"):
-        export(features_built, defined["buyers"], tmp_path, "tencent_ads", delta=True)
+        export(features_built, defined["buyers"], tmp_path, file_format, delta=True)
+
+
+def dmp_data_class():
+    """Ocean Engine's DmpData message, built from its published .proto (toutiao.dmp, proto2) with
+    protobuf's own runtime: an independent reader of what segflow writes by hand."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    proto = descriptor_pb2.FieldDescriptorProto
+    source = descriptor_pb2.FileDescriptorProto(
+        name="toutiao_dmp.proto", package="toutiao.dmp", syntax="proto2"
+    )
+    item = source.message_type.add(name="IdItem")
+    item.field.add(name="timestamp", number=1, label=proto.LABEL_OPTIONAL, type=proto.TYPE_UINT32)
+    item.field.add(
+        name="dataType",
+        number=2,
+        label=proto.LABEL_REQUIRED,
+        type=proto.TYPE_ENUM,
+        type_name=".toutiao.dmp.IdItem.DataType",
+    )
+    item.field.add(name="id", number=3, label=proto.LABEL_REQUIRED, type=proto.TYPE_STRING)
+    item.field.add(name="tags", number=4, label=proto.LABEL_REPEATED, type=proto.TYPE_STRING)
+    data_type = item.enum_type.add(name="DataType")
+    for name, number in [
+        ("IMEI", 0),
+        ("IDFA", 1),
+        ("UID", 2),
+        ("IMEI_MD5", 4),
+        ("IDFA_MD5", 5),
+        ("MOBILE_HASH_SHA256", 6),
+        ("OAID", 7),
+        ("OAID_MD5", 8),
+    ]:
+        data_type.value.add(name=name, number=number)
+    data = source.message_type.add(name="DmpData")
+    data.field.add(
+        name="idList",
+        number=1,
+        label=proto.LABEL_REPEATED,
+        type=proto.TYPE_MESSAGE,
+        type_name=".toutiao.dmp.IdItem",
+    )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(source)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("toutiao.dmp.DmpData"))
+
+
+def decode_dmp_lines(lines):
+    DmpData = dmp_data_class()
+    decoded = []
+    for line in lines:
+        message = DmpData()
+        message.ParseFromString(base64.b64decode(line, validate=True))
+        assert message.IsInitialized()  # both required fields present
+        decoded.append([(item.dataType, item.id, item.HasField("timestamp")) for item in message.idList])
+    return decoded
+
+
+def test_ocean_engine_is_a_zip_of_base64_dmp_data_lines(features_built, tmp_path):
+    buyers = packs(features_built, buyers=["phone"])["buyers"]
+    done = export(features_built, buyers, tmp_path, "ocean_engine", exported_at=T0)
+    assert done.file.endswith(".ocean_engine.zip") and done.members == 2 and done.suppressed == 4
+    with zipfile.ZipFile(done.file) as archive:
+        assert archive.namelist() == ["MOBILE_HASH_SHA256.txt"]
+        lines = archive.read("MOBILE_HASH_SHA256.txt").decode("ascii").splitlines()
+    # Alice and Bob on one line, as MOBILE_HASH_SHA256 (6), no timestamp: the platform's upload time.
+    [items] = decode_dmp_lines(lines)
+    expected = {hashlib.sha256(phone.encode()).hexdigest() for phone in ("13900000001", "13900000002")}
+    assert sorted(items) == sorted((6, value, False) for value in expected)
+    again = reproduce(features_built, "buyers", done.export_id, tmp_path / "again")
+    assert again.sha256 == done.sha256
+
+
+def test_ocean_engine_puts_at_most_ten_thousand_ids_on_a_line():
+    hashes = [hashlib.sha256(f"139{number:08d}".encode()).hexdigest() for number in range(10_001)]
+    decoded = decode_dmp_lines(ocean_engine_lines(hashes))
+    assert [len(items) for items in decoded] == [10_000, 1]
+    assert [value for items in decoded for _, value, _ in items] == hashes

@@ -11,6 +11,7 @@ from pathlib import Path
 from transforms import PROJECT_ROOT
 from transforms.console import print_table
 from transforms.errors import SegflowError
+from transforms.files_out import FORMATS
 from transforms.settings import Settings
 
 
@@ -433,7 +434,7 @@ def _register_pack_and_actions(commands, common):
         command.add_argument("--where", help="an ad hoc pack in the safe expression language")
         if name == "export":
             command.add_argument("--name", dest="name_option", help="name for an ad hoc --where export")
-            command.add_argument("--format", choices=["csv", "parquet", "xlsx", "tencent_ads"], default="csv")
+            command.add_argument("--format", choices=FORMATS, default="csv")
             command.add_argument("--out", help="folder (default exports/)")
             command.add_argument("--hash", action="store_true", help="SHA-256 of normalised identifiers")
             command.add_argument(

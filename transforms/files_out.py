@@ -2,30 +2,44 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import zipfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
+if TYPE_CHECKING:  # pyarrow is imported where a file is written: the CLI's parser lists FORMATS
+    import pyarrow as pa
+
+# The ad platforms' upload files, both of SHA-256 phones, and the id type each is uploaded as:
+# Tencent Ads' customer file audience (客户文件人群), Ocean Engine's DMP data source (巨量引擎 人群包).
+AD_PLATFORM_FORMATS = {"tencent_ads": "SHA256_MOBILE_PHONE", "ocean_engine": "MOBILE_HASH_SHA256"}
+FORMATS = ("csv", "parquet", "xlsx", *AD_PLATFORM_FORMATS)
 
 
 def write_atomically(
     table: pa.Table, path: Path, file_format: str, written_at: datetime | None = None
 ) -> None:
-    """csv, parquet, xlsx or tencent_ads, written beside the target and renamed over it. The same
-    table gives the same bytes: zips (xlsx, tencent_ads) record `written_at` (default 1980-01-01)
-    instead of the clock."""
+    """csv, parquet, xlsx, tencent_ads or ocean_engine, written beside the target and renamed over
+    it. The same table gives the same bytes: zips (xlsx and the ad platforms') record `written_at`
+    (default 1980-01-01) instead of the clock."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
     if file_format == "csv":
+        import pyarrow.csv as pacsv
+
         pacsv.write_csv(table, temporary)
     elif file_format == "parquet":
+        import pyarrow.parquet as pq
+
         pq.write_table(table, temporary)
     elif file_format == "tencent_ads":
-        _write_tencent_ads(table, temporary, written_at)
+        _write_zip_of_text(temporary, "SHA256_MOBILE_PHONE.txt", _phones(table), written_at)
+    elif file_format == "ocean_engine":
+        lines = ocean_engine_lines(list(_phones(table)))
+        _write_zip_of_text(temporary, "MOBILE_HASH_SHA256.txt", lines, written_at)
     else:
         from openpyxl import Workbook
 
@@ -45,18 +59,57 @@ def write_atomically(
     os.replace(temporary, path)
 
 
-def _write_tencent_ads(table: pa.Table, path: Path, written_at: datetime | None) -> None:
-    """Tencent Ads' customer file audience (客户文件人群, custom_audience_files/add): a zip of one
-    text file, one identifier per line, uploaded with user_id_type SHA256_MOBILE_PHONE; `table`'s
-    `phone` column holds the SHA-256 of each member's 11-digit number (members without one skipped).
-    https://developers.e.qq.com/docs/api/audiences/custom_audience_file/custom_audience_files_add"""
-    phones = [value for value in table.column("phone").to_pylist() if value is not None]
+def _phones(table: pa.Table) -> Iterator[str]:
+    """The `phone` column of a hashed export: the SHA-256 of each member's 11-digit number, lower-case
+    hex (members without one are skipped)."""
+    return (value for value in table.column("phone").to_pylist() if value is not None)
+
+
+def _write_zip_of_text(path: Path, member: str, lines: Iterator[str], written_at: datetime | None) -> None:
+    """Both ad platforms take a zip holding one text file of lines:
+
+    - Tencent Ads' customer file audience (客户文件人群, custom_audience_files/add), one identifier
+      per line, uploaded with user_id_type SHA256_MOBILE_PHONE
+      (https://developers.e.qq.com/docs/api/audiences/custom_audience_file/custom_audience_files_add);
+    - Ocean Engine's DMP data source file (数据源文件上传, dmp/data_source/file/upload), one DmpData
+      message per line (ocean_engine_lines).
+    """
     stamp = (written_at or datetime(1980, 1, 1, tzinfo=UTC)).astimezone(UTC).replace(tzinfo=None)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        member = zipfile.ZipInfo("SHA256_MOBILE_PHONE.txt", date_time=stamp.timetuple()[:6])
-        archive.writestr(
-            member, "".join(f"{value}\n" for value in phones).encode("ascii"), zipfile.ZIP_DEFLATED
-        )
+        info = zipfile.ZipInfo(member, date_time=stamp.timetuple()[:6])
+        archive.writestr(info, "".join(f"{line}\n" for line in lines).encode("ascii"), zipfile.ZIP_DEFLATED)
+
+
+# Ocean Engine's DMP file (toutiao.dmp, protobuf 2): message DmpData { repeated IdItem idList = 1; }
+# message IdItem { optional uint32 timestamp = 1; required DataType dataType = 2; required string id = 3;
+# repeated string tags = 4; } with DataType MOBILE_HASH_SHA256 = 6; at most 10,000 ids per line.
+OCEAN_ENGINE_IDS_PER_LINE = 10_000
+_MOBILE_HASH_SHA256 = 6
+
+
+def ocean_engine_lines(sha256_phones: list[str]) -> Iterator[str]:
+    """Each line the base64 of one serialized DmpData holding up to 10,000 IdItems of type
+    MOBILE_HASH_SHA256, id the lower-case hex SHA-256 of the 11-digit number. No timestamp is set
+    (the platform then takes the upload's time), so the same members give the same bytes. The two
+    messages are written by hand in protobuf's wire format, which these fixed shapes make short."""
+    for start in range(0, len(sha256_phones), OCEAN_ENGINE_IDS_PER_LINE):
+        items = []
+        for value in sha256_phones[start : start + OCEAN_ENGINE_IDS_PER_LINE]:
+            identifier = value.lower().encode("ascii")
+            # field 2 (varint): dataType; field 3 (length-delimited): id
+            item = bytes([0x10, _MOBILE_HASH_SHA256, 0x1A]) + _varint(len(identifier)) + identifier
+            # DmpData field 1 (length-delimited): one IdItem
+            items.append(b"\x0a" + _varint(len(item)) + item)
+        yield base64.b64encode(b"".join(items)).decode("ascii")
+
+
+def _varint(number: int) -> bytes:
+    encoded = bytearray()
+    while True:
+        low, number = number & 0x7F, number >> 7
+        encoded.append(low | (0x80 if number else 0))
+        if not number:
+            return bytes(encoded)
 
 
 def _restamp_zip(path: Path, stamp: datetime) -> None:

@@ -22,7 +22,7 @@ from transforms.delivery import Webhook, credentials, deliver, parse_destination
 from transforms.engines import Session, open_warehouse
 from transforms.errors import SegflowError
 from transforms.expressions import compile_expression
-from transforms.files_out import write_atomically
+from transforms.files_out import AD_PLATFORM_FORMATS, FORMATS, write_atomically
 from transforms.identifiers import mask
 from transforms.ingest import file_sha256
 from transforms.schema import IDENTIFIER_TYPES
@@ -30,8 +30,6 @@ from transforms.settings import Settings, load_yaml
 from transforms.sql import literal, ref
 from transforms.waves import FrequencyCap, frequency_cap, with_waves
 
-# tencent_ads: Tencent Ads' customer file audience (客户文件人群), SHA256_MOBILE_PHONE (files_out).
-FORMATS = ("csv", "parquet", "xlsx", "tencent_ads")
 LOG_TABLES = ("audience_pack_exports", "audience_pack_members")
 LOG_DDL = (
     "create table if not exists pub.audience_pack_exports (pack varchar, export_id varchar, as_of_date date, "
@@ -409,7 +407,7 @@ def plan_export(con: Session, pack: Pack, hashed: bool, delta: bool, at: datetim
 
 def _write_export(plan: ExportPlan, out_dir: Path, file_format: str, hashed: bool, exported_at: datetime):
     """The members file and its manifest, each written whole or not at all; returns both and the checksum."""
-    extension = "tencent_ads.zip" if file_format == "tencent_ads" else file_format
+    extension = f"{file_format}.zip" if file_format in AD_PLATFORM_FORMATS else file_format
     path = out_dir / f"{plan.export_id}.{'delta.' if plan.is_delta else ''}{extension}"
     write_atomically(plan.body, path, file_format, exported_at)
     checksum = file_sha256(path)
@@ -526,11 +524,12 @@ def export(
     any), record (audience_pack_exports, published)."""
     if file_format not in FORMATS:
         raise SegflowError(f"--format {file_format}: use one of {', '.join(FORMATS)}")
-    if file_format == "tencent_ads":
-        # Tencent matches SHA-256 of the 11-digit number, uploaded whole (APPEND), one id per line.
+    if file_format in AD_PLATFORM_FORMATS:
+        # Both platforms match the SHA-256 of the 11-digit number and take the whole pack.
         if "phone" not in pack.contact_fields or pack.hashed_phone_format != "national" or delta:
             raise SegflowError(
-                f"--format tencent_ads uploads the SHA-256 of 11-digit phones (SHA256_MOBILE_PHONE) of the whole "
+                f"--format {file_format} uploads the SHA-256 of 11-digit phones "
+                f"({AD_PLATFORM_FORMATS[file_format]}) of the whole "
                 f"pack: pack {pack.name} needs phone in contact_fields and hashed_phone_format national, "
                 "and --delta is not for this format"
             )
