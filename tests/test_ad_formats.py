@@ -1,18 +1,20 @@
-"""Upload formats of ad platforms on the features fixture: Alice (13900000001) and Bob (13900000002)
-are the buyers reachable by phone (J1-J4 only carry the junk shop phone)."""
+"""Upload formats of ad platforms and WeCom on the features fixture: Alice (13900000001) and Bob
+(13900000002) are the buyers reachable by phone (J1-J4 only carry the junk shop phone)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 import yaml
 
 from transforms.errors import SegflowError
-from transforms.files_out import ocean_engine_lines
+from transforms.files_out import ocean_engine_lines, wecom_lines
+from transforms.ingest import ingest
 from transforms.packs import export, load_packs
 from transforms.reproduce import reproduce
 
@@ -128,3 +130,46 @@ def test_ocean_engine_puts_at_most_ten_thousand_ids_on_a_line():
     decoded = decode_dmp_lines(ocean_engine_lines(hashes))
     assert [len(items) for items in decoded] == [10_000, 1]
     assert [value for items in decoded for _, value, _ in items] == hashes
+
+
+def test_wecom_is_one_group_message_body_per_line(make_settings, tmp_path):
+    """WeCom gave Alice (unionid oA) and Bob (oB) external ids when staff added them; a third
+    contact, added by WeCom only, has no order."""
+    from tests.conftest import load_feature_fixture
+    from transforms.build import build
+
+    settings = make_settings({"identity": {"max_links_per_identifier": 3}})
+    load_feature_fixture(settings)
+    wecom_adds = tmp_path / "wecom_contacts.csv"
+    wecom_adds.write_text(
+        "unionid,external_userid,source_channel,signup_at\n"
+        "oA,wmAlice000000000000000000001,wecom,2026-01-02T10:00:00+08:00\n"
+        "oB,wmBob00000000000000000000002,wecom,2026-01-21T10:00:00+08:00\n"
+        ",wmCarol000000000000000000003,wecom,2026-02-02T10:00:00+08:00\n",
+        encoding="utf-8",
+    )
+    ingest(settings, [wecom_adds], "contacts")
+    build(settings, date(2026, 3, 10), run_checks=False)
+    buyers = packs(settings, buyers=["external_userid"])["buyers"]
+    done = export(settings, buyers, tmp_path / "out", "wecom", exported_at=T0)
+    assert done.file.endswith(".wecom.jsonl") and done.members == 2 and done.suppressed == 4
+    lines = open(done.file, encoding="utf-8").read().splitlines()
+    [message] = [json.loads(line) for line in lines]  # one message, in customer_key order
+    assert message["chat_type"] == "single" and sorted(message["external_userid"]) == [
+        "wmAlice000000000000000000001",
+        "wmBob00000000000000000000002",
+    ]
+    again = reproduce(settings, "buyers", done.export_id, tmp_path / "again")
+    assert again.sha256 == done.sha256
+    with pytest.raises(SegflowError, match="pack buyers needs external_userid in contact_fields"):
+        export(settings, buyers, tmp_path / "out", "wecom", hashed=True)
+    by_phone = packs(settings, by_phone=["phone"])["by_phone"]
+    with pytest.raises(SegflowError, match="pack by_phone needs external_userid in contact_fields"):
+        export(settings, by_phone, tmp_path / "out", "wecom")
+
+
+def test_wecom_puts_at_most_ten_thousand_customers_in_a_message():
+    ids = [f"wm{number:026d}" for number in range(10_001)]
+    messages = [json.loads(line) for line in wecom_lines(ids)]
+    assert [len(message["external_userid"]) for message in messages] == [10_000, 1]
+    assert [value for message in messages for value in message["external_userid"]] == ids

@@ -246,10 +246,15 @@ def test_a_warehouse_loaded_before_identifier_keys_gets_them_once(settings):
     before = published_rows(settings, "select * from customer_identifiers order by all")
     with open_warehouse(settings).work() as con:
         con.execute("drop table raw.identifier_keys")
-        for id_type in ("phone", "unionid", "email", "member_id"):
-            for kind in ("orders", "contacts", "events", "manual_tags"):
+        for kind in ("orders", "contacts", "events", "manual_tags"):
+            for id_type in ("phone", "unionid", "email", "member_id", "external_userid"):
                 con.execute(f"alter table raw.{kind} drop column _{id_type}_key")
+            # nor did it know WeCom's external_userid
+            con.execute(f"alter table raw.{kind} drop column external_userid")
     build(settings, datetime(2026, 3, 5).date(), run_checks=True)
+    assert work_rows(
+        settings, "select count(external_userid), count(_external_userid_key) from raw.contacts"
+    ) == [(0, 0)]
     # The fixture's orders carry two phones and no other identifier.
     assert [row[:2] for row in identifier_keys(settings)] == work_rows(
         settings, "select distinct 'phone', phone from raw.orders order by 2"

@@ -224,7 +224,7 @@ def test_whois_on_the_command_line(family):
     for unknown, line in (
         (
             "13000000000",
-            "13000000000: no phone or unionid or email or member_id or customer_key of that value",
+            "13000000000: no phone or unionid or email or member_id or external_userid or customer_key of that value",
         ),
         (
             "test@test.com",

@@ -514,7 +514,8 @@ def _register_whois(commands, common):
     )
     whois.add_argument("--as-of", help="YYYY-MM-DD: as that day's build saw it (default the latest build)")
     whois.add_argument(
-        "--type", help="phone, unionid, email, member_id or customer_key, when a value could be several"
+        "--type",
+        help="phone, unionid, email, member_id, external_userid or customer_key, when a value could be several",
     )
     whois.add_argument("--reveal", action="store_true", help="show the other identifiers unmasked")
     whois.set_defaults(func=cmd_whois)

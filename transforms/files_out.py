@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import zipfile
@@ -17,14 +18,16 @@ if TYPE_CHECKING:  # pyarrow is imported where a file is written: the CLI's pars
 # The ad platforms' upload files, both of SHA-256 phones, and the id type each is uploaded as:
 # Tencent Ads' customer file audience (客户文件人群), Ocean Engine's DMP data source (巨量引擎 人群包).
 AD_PLATFORM_FORMATS = {"tencent_ads": "SHA256_MOBILE_PHONE", "ocean_engine": "MOBILE_HASH_SHA256"}
-FORMATS = ("csv", "parquet", "xlsx", *AD_PLATFORM_FORMATS)
+# wecom: the external contacts of WeCom group messaging (企业微信 群发), see wecom_lines.
+FORMATS = ("csv", "parquet", "xlsx", *AD_PLATFORM_FORMATS, "wecom")
+# The file name ends in the format's name, then this.
+FORMAT_SUFFIXES = {"tencent_ads": ".zip", "ocean_engine": ".zip", "wecom": ".jsonl"}
 
 
 def write_atomically(
     table: pa.Table, path: Path, file_format: str, written_at: datetime | None = None
 ) -> None:
-    """csv, parquet, xlsx, tencent_ads or ocean_engine, written beside the target and renamed over
-    it. The same table gives the same bytes: zips (xlsx and the ad platforms') record `written_at`
+    """One of FORMATS, written beside the target and renamed over it. The same table gives the same bytes: zips (xlsx and the ad platforms') record `written_at`
     (default 1980-01-01) instead of the clock."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
     if file_format == "csv":
@@ -40,6 +43,9 @@ def write_atomically(
     elif file_format == "ocean_engine":
         lines = ocean_engine_lines(list(_phones(table)))
         _write_zip_of_text(temporary, "MOBILE_HASH_SHA256.txt", lines, written_at)
+    elif file_format == "wecom":
+        ids = [value for value in table.column("external_userid").to_pylist() if value is not None]
+        temporary.write_text("".join(f"{line}\n" for line in wecom_lines(ids)), encoding="utf-8")
     else:
         from openpyxl import Workbook
 
@@ -101,6 +107,19 @@ def ocean_engine_lines(sha256_phones: list[str]) -> Iterator[str]:
             # DmpData field 1 (length-delimited): one IdItem
             items.append(b"\x0a" + _varint(len(item)) + item)
         yield base64.b64encode(b"".join(items)).decode("ascii")
+
+
+WECOM_IDS_PER_MESSAGE = 10_000
+
+
+def wecom_lines(external_userids: list[str]) -> Iterator[str]:
+    """One JSON object per line, each the body of one WeCom group message to customers
+    (externalcontact/add_msg_template, https://developer.work.weixin.qq.com/document/path/92135)
+    but its content: chat_type single and at most 10,000 external_userid. The operator adds `text`
+    or `attachments` (and `sender` to send as one member of staff) and posts each line."""
+    for start in range(0, len(external_userids), WECOM_IDS_PER_MESSAGE):
+        chunk = external_userids[start : start + WECOM_IDS_PER_MESSAGE]
+        yield json.dumps({"chat_type": "single", "external_userid": chunk}, ensure_ascii=False)
 
 
 def _varint(number: int) -> bytes:

@@ -288,6 +288,10 @@ def _write_contacts(rng, people: People, out_dir: Path, first_day: date, fmt: st
             "member_id": pa.array(
                 np.where(people.has_member[contact_rows] & ~second, people.members[contact_rows], None)
             ),
+            # WeCom's id of the person as the brand's external contact, given when staff add them.
+            "external_userid": pa.array(
+                np.where(second, np.char.add("wmDemo", np.char.zfill(contact_rows.astype(str), 22)), None)
+            ),
             "source_channel": pa.array(people.pref_channel[contact_rows]),
             "signup_at": timestamps(
                 people.signup_day[contact_rows], rng.integers(0, 86400, nc), first_day, "UTC"

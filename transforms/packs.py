@@ -22,7 +22,7 @@ from transforms.delivery import Webhook, credentials, deliver, parse_destination
 from transforms.engines import Session, open_warehouse
 from transforms.errors import SegflowError
 from transforms.expressions import compile_expression
-from transforms.files_out import AD_PLATFORM_FORMATS, FORMATS, write_atomically
+from transforms.files_out import AD_PLATFORM_FORMATS, FORMAT_SUFFIXES, FORMATS, write_atomically
 from transforms.identifiers import mask
 from transforms.ingest import file_sha256
 from transforms.schema import IDENTIFIER_TYPES
@@ -407,7 +407,9 @@ def plan_export(con: Session, pack: Pack, hashed: bool, delta: bool, at: datetim
 
 def _write_export(plan: ExportPlan, out_dir: Path, file_format: str, hashed: bool, exported_at: datetime):
     """The members file and its manifest, each written whole or not at all; returns both and the checksum."""
-    extension = f"{file_format}.zip" if file_format in AD_PLATFORM_FORMATS else file_format
+    extension = (
+        f"{file_format}{FORMAT_SUFFIXES[file_format]}" if file_format in FORMAT_SUFFIXES else file_format
+    )
     path = out_dir / f"{plan.export_id}.{'delta.' if plan.is_delta else ''}{extension}"
     write_atomically(plan.body, path, file_format, exported_at)
     checksum = file_sha256(path)
@@ -534,6 +536,14 @@ def export(
                 "and --delta is not for this format"
             )
         hashed = True
+    if file_format == "wecom" and (
+        "external_userid" not in pack.contact_fields or hashed or pack.hashed or delta
+    ):
+        # WeCom takes its own ids as they are, the whole pack in messages of up to 10,000.
+        raise SegflowError(
+            f"--format wecom sends WeCom group messages to external_userid as WeCom gave them: pack {pack.name} "
+            "needs external_userid in contact_fields, and --hash and --delta are not for this format"
+        )
     # A missing secret or token stops the export before any file is written or anything sent.
     creds = credentials(pack.webhook, pack.name) if pack.webhook else None
     hashed = hashed or pack.hashed

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 ORDER_STATUSES = ("created", "paid", "shipped", "completed", "cancelled", "refunded", "partially_refunded")
 EVENT_TYPES = ("content_view", "questionnaire", "campaign", "checkin", "referral", "membership")
 MANUAL_TAG_ACTIONS = ("add", "remove")
-IDENTIFIER_TYPES = ("phone", "unionid", "email", "member_id")
+# external_userid: WeCom's id of an external contact (客户), what WeCom group messaging (群发) takes.
+IDENTIFIER_TYPES = ("phone", "unionid", "email", "member_id", "external_userid")
 # The levels of the product catalogue a purchase is named by: bought(), cross-sell items.
 ITEM_LEVELS = ("category", "subcategory", "sku")
 TRUE_WORDS = ("true", "1", "yes", "y", "t", "是")
@@ -37,6 +38,7 @@ IDENTIFIER_COLUMNS = (
     Column("unionid", "text"),
     Column("email", "email"),
     Column("member_id", "text"),
+    Column("external_userid", "text"),
 )
 
 KINDS: dict[str, tuple[Column, ...]] = {
@@ -122,7 +124,7 @@ ORDER_KEYS_DDL = (
 )
 
 
-# Every identifier value (phone, unionid, email, member_id, as normalised at ingest) gets one integer
+# Every identifier value (phone, unionid, email, member_id, external_userid, as normalised at ingest) gets one integer
 # id_key, in one key space across the types, and every raw row of a person kind carries the keys of
 # its identifiers (`_phone_key`, ...): identity stitching groups and joins on integers instead of
 # hashing every (type, value) string twice per build.

@@ -1,6 +1,6 @@
 -- One row per contact record known before the as-of day (a person may have several).
 -- record_no: the record's integer key inside one build (loaded file, then line).
--- phone_key ... member_id_key: the identifiers' integer keys from ingest (see stg_orders).
+-- phone_key ... external_userid_key: the identifiers' integer keys from ingest (see stg_orders).
 with landed_files as (
     {{ landed_files(source('contacts')) }}
 )
@@ -12,10 +12,12 @@ select
     contacts.unionid,
     contacts.email,
     contacts.member_id,
+    contacts.external_userid,
     contacts._phone_key as phone_key,
     contacts._unionid_key as unionid_key,
     contacts._email_key as email_key,
     contacts._member_id_key as member_id_key,
+    contacts._external_userid_key as external_userid_key,
     -- attributes
     contacts.source_channel,
     contacts.gender,

@@ -1,6 +1,6 @@
 -- One row per engagement event before the as-of day.
 -- record_no: the record's integer key inside one build (loaded file, then line).
--- phone_key ... member_id_key: the identifiers' integer keys from ingest (see stg_orders).
+-- phone_key ... external_userid_key: the identifiers' integer keys from ingest (see stg_orders).
 -- A view: a projection of the raw table is cheaper to read again than to write.
 {{ config(materialized='view') }}
 with landed_files as (
@@ -14,10 +14,12 @@ select
     events.unionid,
     events.email,
     events.member_id,
+    events.external_userid,
     events._phone_key as phone_key,
     events._unionid_key as unionid_key,
     events._email_key as email_key,
     events._member_id_key as member_id_key,
+    events._external_userid_key as external_userid_key,
     events.topic,
     events.duration_seconds,
     events.question,

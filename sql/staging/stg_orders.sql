@@ -6,8 +6,8 @@
 -- order_key: the order's integer key, given at ingest (raw.order_keys) and never changed; the
 -- version window partitions by it and later models join order lines on it instead of order_id.
 -- order_no: the record number of the order's version inside one build (identity stitching's key).
--- phone_key, unionid_key, email_key, member_id_key: the identifiers' integer keys from ingest
--- (raw.identifier_keys), all that identity stitching reads of them; the values stay in raw.orders.
+-- phone_key ... external_userid_key: the identifiers' integer keys from ingest (raw.identifier_keys),
+-- all that identity stitching reads of them; the values stay in raw.orders.
 with landed_files as (
     {{ landed_files(source('orders')) }}
 ),
@@ -52,6 +52,7 @@ versions as (
         orders._unionid_key as unionid_key,
         orders._email_key as email_key,
         orders._member_id_key as member_id_key,
+        orders._external_userid_key as external_userid_key,
         landed_files.line_offset + orders._line as version_no
     from {{ source('orders') }} as orders
     inner join landed_files
@@ -74,6 +75,7 @@ current_version as (
         versions.unionid_key,
         versions.email_key,
         versions.member_id_key,
+        versions.external_userid_key,
         coalesce(versions.refunded_at, versions.updated_at, versions.created_at) as refund_effective_at
     from versions
     inner join ranked
@@ -113,6 +115,7 @@ select
     unionid_key,
     email_key,
     member_id_key,
+    external_userid_key,
     -- attributes
     channel,
     is_gift,

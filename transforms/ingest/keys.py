@@ -79,6 +79,7 @@ def key_identifiers(con: Session, rows_sql: str) -> None:
 def ensure_raw_tables(con: Session) -> None:
     for kind in KINDS:
         con.execute(raw_table_ddl(kind))
+    add_new_columns(con)
     con.execute(ORDER_KEYS_DDL)
     add_order_keys(con)
     con.execute(IDENTIFIER_KEYS_DDL)
@@ -128,23 +129,39 @@ def add_order_keys(con: Session) -> None:
 
 
 def add_identifier_keys(con: Session) -> None:
-    """Key the identifiers of a warehouse loaded before raw tables had identifier keys, once."""
-    missing = raw_tables_without(con, PERSON_KINDS, identifier_key_column(IDENTIFIER_TYPES[0]))
+    """Key the identifiers of a warehouse loaded before raw tables had identifier keys (or a key
+    for every identifier type), once."""
+    present = {kind: set(con.columns(f"raw.{kind}")) for kind in PERSON_KINDS}
+    missing = {
+        kind: [id_type for id_type in IDENTIFIER_TYPES if identifier_key_column(id_type) not in present[kind]]
+        for kind in PERSON_KINDS
+    }
+    missing = {kind: id_types for kind, id_types in missing.items() if id_types}
     if not missing:
         return
     with con.transaction():
-        for kind in missing:
-            for id_type in IDENTIFIER_TYPES:
+        for kind, id_types in missing.items():
+            for id_type in id_types:
                 con.execute(f"alter table raw.{kind} add column {identifier_key_column(id_type)} bigint")
         key_identifiers(
             con,
             " union all ".join(f"select {', '.join(IDENTIFIER_TYPES)} from raw.{kind}" for kind in missing),
         )
-        for kind in missing:
-            for id_type in IDENTIFIER_TYPES:
+        for kind, id_types in missing.items():
+            for id_type in id_types:
                 con.execute(
                     f"update raw.{kind} set {identifier_key_column(id_type)} = keys.id_key "
                     f"from landed_identifier_keys as keys where keys.id_type = {literal(id_type)} "
                     f"and keys.id_value = raw.{kind}.{id_type}"
                 )
         con.execute("drop table landed_identifier_keys")
+
+
+def add_new_columns(con: Session) -> None:
+    """Columns our kinds gained since a warehouse's raw tables were created (external_userid):
+    empty in the rows loaded before."""
+    for kind, columns in KINDS.items():
+        present = set(con.columns(f"raw.{kind}"))
+        for column in columns:
+            if column.name not in present:
+                con.execute(f"alter table raw.{kind} add column {column.name} {column.sql_type}")

@@ -147,7 +147,8 @@ def stage_files(
     if kind in PERSON_KINDS:
         present = " and ".join(f"{name} is null and {name}__raw is null" for name in IDENTIFIER_TYPES)
         errors.append(
-            f"(case when {present} then 'no customer identifier: give phone, unionid, email or member_id' end)"
+            f"(case when {present} then 'no customer identifier: give {', '.join(IDENTIFIER_TYPES[:-1])} "
+            f"or {IDENTIFIER_TYPES[-1]}' end)"
             " as _identifiers__error"
         )
     checked = f"{table}_checked"
