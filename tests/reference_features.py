@@ -19,7 +19,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 COUNTED_STATUSES = {"paid", "shipped", "completed", "refunded", "partially_refunded"}
-ID_TYPES = ("phone", "unionid", "email", "member_id")
+ID_TYPES = ("phone", "unionid", "email", "member_id", "external_userid")
 ORDER_COLUMNS = (
     "order_id, status, amount, refund_amount, channel, is_gift, created_at, updated_at, paid_at, "
     "refunded_at, _loaded_at, _file, _line, _order_key, " + ", ".join(ID_TYPES)

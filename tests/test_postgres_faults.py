@@ -154,8 +154,11 @@ def test_readers_never_error_wait_or_see_a_partial_table_and_a_long_query_holds_
 def test_a_data_quality_error_found_by_ges_sql_engine_stops_publish_and_a_warning_does_not(warehouse_at_d1):
     with open_warehouse(warehouse_at_d1).work() as con:
         # GE gets the query to run in the warehouse, in PostgreSQL's dialect.
-        url, query = con.dq_sql_source("select total_spend from pub.customer_features where total_spend > 0")
-        assert url.startswith("postgresql+psycopg://") and "total_spend > 0" in query
+        sql = "select total_spend from pub.customer_features where total_spend > 0"
+        with con.dq_sql_source("pub.customer_features", sql) as (source, query):
+            assert (
+                source["connection_string"].startswith("postgresql+psycopg://") and "total_spend > 0" in query
+            )
     big_spenders = work_rows(
         warehouse_at_d1, "select count(*) from pub.customer_features where total_spend > 1000"
     )

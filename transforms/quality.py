@@ -1,10 +1,10 @@
 """Data-quality suites (expectations/*.yml) validated with Great Expectations 1.x.
 
-Where the engine lets GE push checks down as SQL (PostgreSQL), GE's own SQL execution engine runs
-them in the warehouse. GE's SQL engine returns empty metrics on DuckDB, so there tables are
-validated through GE's pandas engine on Arrow batches of a bounded size (never a whole large table
-in memory at once). Table-level checks (uniqueness, reconciliation, volume, freshness) are computed
-in SQL and validated by GE on the one-row result. Severity `error` stops the run before publish.
+Column checks run in GE's own SQL execution engine, in the warehouse: each table's checks are one
+suite on one query, whose counts GE computes in a few aggregate queries (the engine says how GE
+reaches its tables: `Session.dq_sql_source`). Table-level checks (uniqueness, reconciliation,
+volume, freshness) are computed in SQL and validated by GE on the one-row result. Severity `error`
+stops the run before publish.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
@@ -23,7 +22,6 @@ from pathlib import Path
 
 import jinja2
 import pandas as pd
-import pyarrow as pa
 
 from transforms import PROJECT_ROOT
 from transforms.engines import DatabaseError, MissingRelationError, Session
@@ -32,7 +30,6 @@ from transforms.schema import ORDER_STATUSES
 from transforms.settings import Settings, load_yaml
 
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
-BATCH_ROWS = int(os.environ.get("SEGFLOW_DQ_BATCH_ROWS", "1000000"))
 SEVERITIES = ("error", "warning")
 DATA_DOCS_RUNS = int(os.environ.get("SEGFLOW_DATA_DOCS_RUNS", "200"))  # suite results with a page
 
@@ -228,17 +225,6 @@ def _validate(frame: pd.DataFrame, check: Check, column: str):
     return batch.validate(_expectation(gx, check, column))
 
 
-def _validate_in_warehouse(url: str, query: str, check: Check, column: str):
-    """GE's SQL execution engine on a query asset: the counts are computed where the data is."""
-    gx, context, _ = _gx()
-    source = context.data_sources.add_or_update_postgres("warehouse", connection_string=url)
-    name = f"{check.suite}:{check.name}"
-    if any(asset.name == name for asset in source.assets):
-        source.delete_asset(name)
-    batch = source.add_query_asset(name, query).add_batch_definition_whole_table("all").get_batch()
-    return batch.validate(_expectation(gx, check, column))
-
-
 def _configuration_key(configuration) -> str:
     """An expectation's type and arguments: results come back without the ids of an unsaved suite."""
     arguments = {name: value for name, value in configuration.kwargs.items() if name != "batch_id"}
@@ -251,27 +237,6 @@ def _counts(result) -> tuple[int, int]:
     if result.expectation_config.type != "expect_column_values_to_not_be_null":
         counted -= int(result.result.get("missing_count") or 0)
     return int(result.result.get("unexpected_count") or 0), counted
-
-
-def _summed_result(check: Check, column: str, batch_results: list):
-    """One GE result for a check validated batch by batch: counts summed, sample values kept."""
-    from great_expectations.core import ExpectationValidationResult
-
-    gx, _, _ = _gx()
-    unexpected = sum(_counts(r)[0] for r in batch_results)
-    checked = sum(_counts(r)[1] for r in batch_results)
-    sample = [v for r in batch_results for v in r.result.get("partial_unexpected_list") or []][:20]
-    return ExpectationValidationResult(
-        success=unexpected == 0,
-        expectation_config=_expectation(gx, check, column).configuration,
-        result={
-            "element_count": checked,
-            "unexpected_count": unexpected,
-            "unexpected_percent": 100.0 * unexpected / checked if checked else 0.0,
-            "partial_unexpected_list": sample,
-            "missing_count": 0,
-        },
-    )
 
 
 def _failed_query_result(check: Check, message: str, success: bool = False):
@@ -317,86 +282,52 @@ def run_check(con: Session, check: Check, variables: dict) -> tuple[dict, object
         # Rounded: parallel float sums differ in the last bits from run to run.
         observed = f"{round(float(value), 9):g}" if value is not None else "null"
         return _outcome(check, _counts(result)[0] == 0, observed), result
-    column = check.column
-    if check.type == "not_null":
-        # Only whether each value is there matters, so GE gets that (1 or null) under the column's
-        # name instead of the value: GE hashes every batch it is given, and ids hash slowly.
-        query = f"select case when {column} is not null then 1 end as {column} from {check.table}"
-    else:
-        query = f"select {column} from {check.table} where {column} is not null"
-    pushed_down = con.dq_sql_source(query)
-    if pushed_down is None:
-        return _run_table_checks(con, check.table, [check])[0]
-    result = _validate_in_warehouse(*pushed_down, check, column)
-    unexpected, checked = result.result["unexpected_count"], result.result["element_count"]
-    return _outcome(check, unexpected == 0, f"{unexpected} of {checked} rows unexpected"), result
+    return _run_table_checks(con, check.table, [check])[0]
 
 
 def _run_table_checks(con: Session, table: str, checks: list[Check]) -> list[tuple[dict, object]]:
-    """A table's column checks in one scan: each batch of rows is one frame that GE validates
-    against all of them at once (GE's fixed cost per frame, and the scan, paid once per table)."""
-    gx, _, batch_definition = _gx()
-    valued = {check.column for check in checks if check.type != "not_null"}
-    columns = dict.fromkeys(check.column for check in checks)
-    # Where only presence is checked, GE gets 1 or null under the column's name instead of the
-    # value: GE hashes every frame it is given, and ids hash slowly.
-    selected = [
-        column if column in valued else f"case when {column} is not null then 1 end as {column}"
-        for column in columns
-    ]
+    """A table's column checks as one GE suite validated on one query asset: GE's SQL engine computes
+    the counts of all of them where the data is, bundling their aggregates into a few queries."""
+    gx, context, _ = _gx()
     suite = gx.ExpectationSuite(
         name=f"segflow:{table}", expectations=[_expectation(gx, check, check.column) for check in checks]
     )
-    keys = [_configuration_key(expectation.configuration) for expectation in suite.expectations]
-    per_check: list[list] = [[] for _ in checks]
-    reader = con.fetch_batches(f"select {', '.join(selected)} from {table}", BATCH_ROWS)
-    for rows in _batches(reader, BATCH_ROWS):
-        validation = batch_definition.get_batch(batch_parameters={"dataframe": _frame(rows)}).validate(suite)
-        by_key: dict[str, list] = {}
-        for result in validation.results:
-            by_key.setdefault(_configuration_key(result.expectation_config), []).append(result)
-        for index, key in enumerate(keys):  # identical checks get identical results
-            per_check[index].append(by_key[key].pop())
+    columns = ", ".join(dict.fromkeys(check.column for check in checks))
+    with con.dq_sql_source(table, f"select {columns} from {table}") as (source, query):
+        name = f"warehouse_{source['type']}"
+        add_source = getattr(context.data_sources, f"add_or_update_{source['type']}")
+        data_source = add_source(name=name, **{k: v for k, v in source.items() if k != "type"})
+        asset = data_source.add_query_asset(f"segflow:{table}", query)
+        validation = asset.add_batch_definition_whole_table("all").get_batch().validate(suite)
+    by_key: dict[str, list] = {}
+    for result in validation.results:
+        by_key.setdefault(_configuration_key(result.expectation_config), []).append(result)
     outcomes = []
-    for check, batch_results in zip(checks, per_check, strict=True):
-        result = _summed_result(check, check.column, batch_results)
-        unexpected, checked = result.result["unexpected_count"], result.result["element_count"]
+    for check, expectation in zip(checks, suite.expectations, strict=True):
+        result = by_key[
+            _configuration_key(expectation.configuration)
+        ].pop()  # identical checks, identical results
+        failure = _raised(result)
+        if failure:
+            message = f"query failed: {failure}"
+            outcomes.append((_outcome(check, False, message), _failed_query_result(check, message)))
+            continue
+        unexpected, checked = _counts(result)
         outcomes.append(
             (_outcome(check, unexpected == 0, f"{unexpected} of {checked} rows unexpected"), result)
         )
     return outcomes
 
 
-def _batches(reader: pa.RecordBatchReader, rows: int) -> Iterator[pa.Table]:
-    """The reader's record batches gathered into tables of about `rows` rows. DuckDB hands out
-    its row groups (122,880 rows), and GE's fixed cost per batch (it hashes each frame twice)
-    dominated checks over millions of rows in such small batches (bench/RESULTS.md)."""
-    gathered: list[pa.RecordBatch] = []
-    gathered_rows = 0
-    for batch in reader:
-        if batch.num_rows:
-            gathered.append(batch)
-            gathered_rows += batch.num_rows
-        if gathered_rows >= rows:
-            yield pa.Table.from_batches(gathered)
-            gathered, gathered_rows = [], 0
-    if gathered:
-        yield pa.Table.from_batches(gathered)
-
-
-def _frame(table: pa.Table) -> pd.DataFrame:
-    """A batch for GE's pandas engine without Python objects per value: decimals become floats and
-    strings stay in Arrow. GE compares object columns one value at a time, which made decimal
-    columns over 20x slower than floats (bench/RESULTS.md)."""
-    columns = [
-        column.cast(pa.float64()) if pa.types.is_decimal(column.type) else column for column in table.columns
-    ]
-    return pa.Table.from_arrays(columns, names=table.schema.names).to_pandas(types_mapper=_arrow_strings)
-
-
-def _arrow_strings(arrow_type: pa.DataType) -> pd.StringDtype | None:
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        return pd.StringDtype("pyarrow")
+def _raised(result) -> str | None:
+    """The first line of the error GE caught computing a result's metrics (a missing table, a
+    failed query), which it reports beside empty counts instead of raising."""
+    info = result.exception_info or {}
+    # One entry for the expectation, or one per metric it needed.
+    entries = [info] if "raised_exception" in info else list(info.values())
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("raised_exception"):
+            return (str(entry.get("exception_message") or "unknown error").strip().splitlines() or ["?"])[0]
     return None
 
 
@@ -561,17 +492,15 @@ def _index_rows_html(rows_literal: str) -> str:
 
 
 def _run_all(con: Session, checks: list[Check], variables: dict) -> list[tuple[dict, object]]:
-    """Every check's outcome, in the checks' order. Where GE validates Arrow batches (no SQL
-    push-down), the column checks of one table share one scan."""
+    """Every check's outcome, in the checks' order; the column checks of one table in one suite."""
     outcomes: dict[int, tuple[dict, object]] = {}
-    grouped: dict[str, list[int]] = {}
-    batched = con.dq_sql_source("select 1") is None
+    by_table: dict[str, list[int]] = {}
     for index, check in enumerate(checks):
-        if check.type != "metric" and batched:
-            grouped.setdefault(check.table, []).append(index)
-        else:
+        if check.type == "metric":
             outcomes[index] = run_check(con, check, variables)
-    for table, indexes in grouped.items():
+        else:
+            by_table.setdefault(check.table, []).append(index)
+    for table, indexes in by_table.items():
         for index, outcome in zip(
             indexes, _run_table_checks(con, table, [checks[i] for i in indexes]), strict=True
         ):

@@ -124,11 +124,11 @@ class Session(ABC):
                 )
         return expired
 
-    def dq_sql_source(self, sql: str) -> tuple[str, str] | None:
-        """(SQLAlchemy URL, the query in the engine's dialect) where Great Expectations can push a
-        check down into the warehouse as SQL; None where it validates Arrow batches with pandas
-        (DuckDB: GE's SQL engine reads results after closing the connection that holds them)."""
-        return None
+    @abstractmethod
+    def dq_sql_source(self, table: str, sql: str) -> contextlib.AbstractContextManager[tuple[dict, str]]:
+        """For the block: how Great Expectations' SQL execution engine reaches this session's
+        `table` (its data source type, `connection_string` and any `kwargs` for SQLAlchemy's
+        create_engine), and the query `sql` in the engine's dialect."""
 
     def published_tables(self) -> list[str]:
         """In a reader session: the names of the published tables, sorted."""

@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from transforms.engines.base import Session, Warehouse
+from transforms.engines.duckdb_ge import ge_connection
 from transforms.engines.duckdb_history import delete_unlisted, listed_tables, replace_keys
 from transforms.errors import SegflowError
 from transforms.failpoints import failpoint
@@ -117,6 +118,33 @@ class DuckDBSession(Session):
 
     def fetch_batches(self, sql: str, rows: int):
         return iter(self.con.sql(sql).to_arrow_reader(rows))
+
+    @contextlib.contextmanager
+    def dq_sql_source(self, table: str, sql: str) -> Iterator[tuple[dict, str]]:
+        """GE's SQL engine on cursors of this connection (`ge_connection`): they see its committed
+        tables and attached files, not its temp tables. The cursors are closed when the block ends,
+        and what GE's engine keeps after it is emptied."""
+        from sqlalchemy.pool import NullPool
+
+        if self.temp_table_exists(table):
+            raise SegflowError(
+                f"data-quality checks read tables other connections can see; {table} is temporary"
+            )
+        connection = [self.con]
+        holders: list[list[duckdb.DuckDBPyConnection]] = []
+
+        def connect():
+            holders.append([connection[0].cursor()])
+            return ge_connection(holders[-1])
+
+        kwargs = {"creator": connect, "poolclass": NullPool, "pool_reset_on_return": None}
+        try:
+            yield {"type": "sql", "connection_string": "duckdb:///:memory:", "kwargs": kwargs}, sql
+        finally:
+            connection.clear()
+            for holder in holders:
+                holder.pop().close()
+            holders.clear()
 
     @contextlib.contextmanager
     def registered(self, name: str, data) -> Iterator[None]:

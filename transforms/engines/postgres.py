@@ -261,10 +261,11 @@ class PostgresSession(Session):
             schema = self.published_schema
         return super().relation_kind(schema, name)
 
-    def dq_sql_source(self, sql: str) -> tuple[str, str] | None:
+    @contextlib.contextmanager
+    def dq_sql_source(self, table: str, sql: str) -> Iterator[tuple[dict, str]]:
         """GE's own SQL engine, on its own connection: it sees what this session has committed."""
         statements = parse(sql, self.published_schema)
-        return self.sqlalchemy_url, generate(statements[-1], False)
+        yield {"type": "postgres", "connection_string": self.sqlalchemy_url}, generate(statements[-1], False)
 
     def published_tables(self) -> list[str]:
         return [
