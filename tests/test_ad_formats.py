@@ -32,17 +32,26 @@ def packs(settings, **contact_fields):
     return load_packs(settings)
 
 
-def test_tencent_ads_is_a_zip_of_sha256_phones_one_per_line(features_built, tmp_path):
-    buyers = packs(features_built, buyers=["phone"])["buyers"]
-    done = export(features_built, buyers, tmp_path, "tencent_ads", exported_at=T0)
-    assert done.file.endswith(".tencent_ads.zip") and done.members == 2 and done.suppressed == 4
+ALICE_AND_BOB = {hashlib.sha256(phone.encode()).hexdigest() for phone in ("13900000001", "13900000002")}
+
+
+def export_buyers_zip(settings, tmp_path, file_format: str, member: str) -> list[str]:
+    """The buyers pack by phone exported in an ad platform's format (Alice and Bob, the four junk
+    phone buyers suppressed): the lines of the one file in the zip, after checking the export
+    reproduces byte for byte."""
+    buyers = packs(settings, buyers=["phone"])["buyers"]
+    done = export(settings, buyers, tmp_path, file_format, exported_at=T0)
+    assert done.file.endswith(f".{file_format}.zip") and done.members == 2 and done.suppressed == 4
     with zipfile.ZipFile(done.file) as archive:
-        assert archive.namelist() == ["SHA256_MOBILE_PHONE.txt"]
-        lines = archive.read("SHA256_MOBILE_PHONE.txt").decode("ascii").splitlines()
-    expected = {hashlib.sha256(phone.encode()).hexdigest() for phone in ("13900000001", "13900000002")}
-    assert sorted(lines) == sorted(expected) and len(lines) == 2
-    again = reproduce(features_built, "buyers", done.export_id, tmp_path / "again")
-    assert again.sha256 == done.sha256
+        assert archive.namelist() == [member]
+        lines = archive.read(member).decode("ascii").splitlines()
+    assert reproduce(settings, "buyers", done.export_id, tmp_path / "again").sha256 == done.sha256
+    return lines
+
+
+def test_tencent_ads_is_a_zip_of_sha256_phones_one_per_line(features_built, tmp_path):
+    lines = export_buyers_zip(features_built, tmp_path, "tencent_ads", "SHA256_MOBILE_PHONE.txt")
+    assert sorted(lines) == sorted(ALICE_AND_BOB) and len(lines) == 2
 
 
 @pytest.mark.parametrize("file_format", ["tencent_ads", "ocean_engine"])
@@ -111,18 +120,10 @@ def decode_dmp_lines(lines):
 
 
 def test_ocean_engine_is_a_zip_of_base64_dmp_data_lines(features_built, tmp_path):
-    buyers = packs(features_built, buyers=["phone"])["buyers"]
-    done = export(features_built, buyers, tmp_path, "ocean_engine", exported_at=T0)
-    assert done.file.endswith(".ocean_engine.zip") and done.members == 2 and done.suppressed == 4
-    with zipfile.ZipFile(done.file) as archive:
-        assert archive.namelist() == ["MOBILE_HASH_SHA256.txt"]
-        lines = archive.read("MOBILE_HASH_SHA256.txt").decode("ascii").splitlines()
+    lines = export_buyers_zip(features_built, tmp_path, "ocean_engine", "MOBILE_HASH_SHA256.txt")
     # Alice and Bob on one line, as MOBILE_HASH_SHA256 (6), no timestamp: the platform's upload time.
     [items] = decode_dmp_lines(lines)
-    expected = {hashlib.sha256(phone.encode()).hexdigest() for phone in ("13900000001", "13900000002")}
-    assert sorted(items) == sorted((6, value, False) for value in expected)
-    again = reproduce(features_built, "buyers", done.export_id, tmp_path / "again")
-    assert again.sha256 == done.sha256
+    assert sorted(items) == sorted((6, value, False) for value in ALICE_AND_BOB)
 
 
 def test_ocean_engine_puts_at_most_ten_thousand_ids_on_a_line():

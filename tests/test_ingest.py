@@ -163,6 +163,57 @@ def test_parquet_and_jsonl(settings, tmp_path):
     ]
 
 
+def test_a_files_own_timestamps_booleans_and_dates_load_as_their_text_would(make_settings, tmp_path):
+    """Parquet columns already of our type are taken as they are, without a round trip through text:
+    the raw rows and the quarantine are those of the same values written as text."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shanghai = pa.timestamp("us", tz="Asia/Shanghai")
+    typed = pa.table(
+        {
+            "order_id": ["T1", "T2", "T3", "T4"],
+            "created_at": pa.array(
+                [
+                    datetime(2026, 3, 1, 2, 0, tzinfo=UTC),
+                    datetime(2026, 3, 2, 0, 30, tzinfo=UTC),
+                    None,
+                    datetime(2099, 1, 1, tzinfo=UTC),
+                ],
+                type=shanghai,
+            ),
+            # naive: read in the load's timezone (Asia/Shanghai), as its text would be
+            "paid_at": pa.array([datetime(2026, 3, 1, 10, 5), None, None, None], type=pa.timestamp("us")),
+            "status": ["paid", "created", "paid", "paid"],
+            "amount": [10.0, 20.5, 1.0, 2.0],
+            "is_gift": [True, False, None, True],
+            "phone": ["13900000001", "+86 139 0000 0002", "13900000003", "13900000004"],
+        }
+    )
+    text = pa.table({name: typed.column(name).cast(pa.string()) for name in typed.column_names})
+    loaded = {}
+    for label, table in (("typed", typed), ("text", text)):
+        settings = make_settings(name=label)
+        pq.write_table(table, tmp_path / f"{label}.parquet")
+        ingest(settings, [tmp_path / f"{label}.parquet"], "orders")
+        loaded[label] = (
+            work_rows(
+                settings, "select * exclude (_file, _batch, _loaded_at) from raw.orders order by order_id"
+            ),
+            work_rows(settings, "select line, field, value, reason from meta.ingest_quarantine order by all"),
+        )
+    assert loaded["typed"][0] == loaded["text"][0]
+    rows, quarantined = loaded["typed"]
+    assert [row[0] for row in rows] == ["T1", "T2"]
+    # The same refusals; a value shows as DuckDB writes the file's timestamp, where the text file
+    # shows its own text.
+    assert quarantined == [
+        (3, "created_at", None, "required field is empty"),
+        (4, "created_at", "2099-01-01 08:00:00+08", "in the future (after the load time)"),
+    ]
+    assert [row[:2] + row[3:] for row in loaded["text"][1]] == [row[:2] + row[3:] for row in quarantined]
+
+
 def order_keys(settings, table):
     return work_rows(settings, f"select distinct order_id, _order_key from raw.{table} order by 1")
 

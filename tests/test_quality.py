@@ -63,3 +63,26 @@ def test_column_checks_count_every_row(orders):
     assert all(isinstance(value, str) for value in result.result["partial_unexpected_list"])
     row, _ = outcomes["created_on"]
     assert (row["success"], row["observed"]) == (True, "0 of 5 rows unexpected")
+
+
+def test_two_tags_in_a_single_valued_group_fail_the_checks(features_built):
+    from datetime import date
+
+    from transforms.build import run_step
+    from transforms.errors import SegflowError
+
+    with open_warehouse(features_built).work() as con:
+        group, first, second = con.execute(
+            "select tag_group, min(tag), max(tag) from pub.tag_report where not multi_valued "
+            "group by tag_group having count(distinct tag) > 1 order by tag_group limit 1"
+        ).fetchall()[0]
+        customer = con.scalar(
+            "select min(customer_key) from pub.customer_tags where tag_group = ? and tag = ?", [group, first]
+        )
+        con.execute(
+            "insert into pub.customer_tags select * replace (? as tag) from pub.customer_tags "
+            "where customer_key = ? and tag_group = ?",
+            [second, customer, group],
+        )
+    with pytest.raises(SegflowError, match="single_valued_groups_hold_one_tag observed 1"):
+        run_step(features_built, date(2026, 3, 10), "checks")

@@ -16,6 +16,18 @@ from transforms.sql import identifier, literal
 
 
 # -- typed columns and the reasons a value is refused ---------------------------------------------
+def typed_source(source_type: str, column: Column, mapping: Mapping) -> bool:
+    """Whether a landing column of this type (a Parquet or JSON file's own) is taken as it is for our
+    column: the same value its text would parse to, without the text."""
+    if column.name in mapping.values:
+        return False
+    if column.type == "timestamp":
+        return source_type in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMP") and not mapping.timestamp_format
+    if column.type == "date":
+        return source_type == "DATE" and not mapping.date_format
+    return column.type == "boolean" and source_type == "BOOLEAN"
+
+
 def text_value(source: str, column: Column, mapping: Mapping) -> str:
     value = f"nullif(trim({source}), '')"
     words = mapping.values.get(column.name)
@@ -54,7 +66,11 @@ def parse_expression(column: Column, raw: str, mapping: Mapping) -> str:
             f" when length({digits}) = 15 and starts_with({digits}, '0086') then substr({digits}, 5)"
             f" else {digits} end)"
         )
-        return f"(case when regexp_full_match({national}, '1[0-9]{{10}}') then {national} end)"
+        # Most phones arrive as the 11 digits already: those skip the clean-up.
+        return (
+            f"(case when regexp_full_match({raw}, '1[0-9]{{10}}') then {raw} "
+            f"when regexp_full_match({national}, '1[0-9]{{10}}') then {national} end)"
+        )
     if column.type == "email":
         return f"(case when regexp_full_match(lower({raw}), '[^@\\s]+@[^@\\s]+\\.[^@\\s]+') then lower({raw}) end)"
     return raw

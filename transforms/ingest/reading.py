@@ -1,4 +1,4 @@
-"""Reading landing files of one format into a landing relation of text columns (through the engine's scan)."""
+"""Reading landing files of one format into a landing relation (through the engine's scan): text, or a file's own type where ours has it."""
 
 from __future__ import annotations
 
@@ -12,10 +12,15 @@ from transforms.ingest.files import format_of, needs_transcoding, transcode_to_u
 from transforms.mapping import Mapping
 from transforms.sql import identifier
 
+# Typed columns (Parquet, JSON) of these types are passed on as they are, and staging takes them as
+# they are where our column has that type (ingest.columns.typed_source): the text round trip of
+# every value cost a quarter of typing a 1M-order load (bench/RESULTS.md). Everything else is text.
+TYPED_AS_OURS = ("TIMESTAMP WITH TIME ZONE", "TIMESTAMP", "DATE", "BOOLEAN")
+
 
 def read_landing(con: Session, paths: list[Path], mapping: Mapping, workdir: Path) -> pa.Table | None:
     """Scan files of one format into temp table `landing_scan`, read through temp view `landing`
-    (all text, plus `_source_file` and `_scan_row`).
+    (text, or a type of TYPED_AS_OURS, plus `_source_file` and `_scan_row`).
 
     One multi-file scan instead of one per file: per-file overhead dominates daily landing
     folders. Returns the CSV rows DuckDB could not split into columns, if any.
@@ -41,8 +46,14 @@ def read_landing(con: Session, paths: list[Path], mapping: Mapping, workdir: Pat
         raise SegflowError(
             f"{paths[0]}: cannot be read as {file_format} ({str(exc).splitlines()[0]})"
         ) from exc
-    names = [name for name in con.columns("landing_scan") if name not in ("_scan_file", "_scan_row")]
-    casts = ", ".join(f"cast({identifier(n)} as varchar) as {identifier(n)}" for n in names)
+    scanned = con.execute("describe landing_scan").fetchall()
+    casts = ", ".join(
+        identifier(name)
+        if sql_type in TYPED_AS_OURS
+        else f"cast({identifier(name)} as varchar) as {identifier(name)}"
+        for name, sql_type, *_ in scanned
+        if name not in ("_scan_file", "_scan_row")
+    )
     con.load_temp_table(
         "landing_sources",
         pa.table({"_scan_file": list(sources), "_source_file": [str(p) for p in sources.values()]}),

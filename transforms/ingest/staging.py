@@ -11,7 +11,13 @@ import pyarrow as pa
 
 from transforms.engines import Session
 from transforms.errors import SegflowError
-from transforms.ingest.columns import column_sources, error_expression, parse_expression, text_value
+from transforms.ingest.columns import (
+    column_sources,
+    error_expression,
+    parse_expression,
+    text_value,
+    typed_source,
+)
 from transforms.ingest.files import SUPPORTED_SUFFIXES, FileResult, header_of
 from transforms.ingest.keys import key_identifiers, key_orders
 from transforms.ingest.reading import read_landing
@@ -27,8 +33,8 @@ from transforms.settings import Settings
 from transforms.sql import identifier, literal
 
 
-def line_numbers(con: Session, rejects: pa.Table | None, header_lines: int) -> str:
-    """SQL giving each landing row its line in its own file.
+def line_numbers(con: Session, rejects: pa.Table | None, header_lines: int) -> tuple[str, str]:
+    """SQL giving each landing row its line in its own file, and the joins it needs on `landing`.
 
     Rows keep file order (preserve_insertion_order), so a row's index in its file is its
     _scan_row minus the file's first. Rejected CSV rows (single-file loads only) leave gaps that the
@@ -38,9 +44,10 @@ def line_numbers(con: Session, rejects: pa.Table | None, header_lines: int) -> s
         "create or replace temp table landing_file_starts as "
         "select _source_file, min(_scan_row) as first_row from landing group by _source_file"
     )
-    index = "(landing._scan_row - (select s.first_row from landing_file_starts as s where s._source_file = landing._source_file))"
+    joins = " join landing_file_starts as file_starts using (_source_file)"
+    index = "(landing._scan_row - file_starts.first_row)"
     if rejects is None:
-        return f"{index} + {header_lines + 1}"
+        return f"{index} + {header_lines + 1}", joins
     landed = con.scalar("select count(*) from landing")
     rejected = set(rejects.column("line").to_pylist())
     total = landed + len(rejected)
@@ -50,7 +57,7 @@ def line_numbers(con: Session, rejects: pa.Table | None, header_lines: int) -> s
     con.load_temp_table(
         "landing_lines", pa.table({"row_id": np.arange(landed, dtype=np.int64), "line": lines[:landed]})
     )
-    return f"(select l.line from landing_lines as l where l.row_id = {index})"
+    return "landing_lines.line", f"{joins} join landing_lines on landing_lines.row_id = {index}"
 
 
 @dataclass
@@ -110,7 +117,12 @@ def stage_files(
                 con, [path], kind, mapping, settings, batches, loaded_at, workdir, f"{table}_{number}"
             )
         return staged
-    landing_columns = [r[0] for r in con.execute("describe landing").fetchall() if not r[0].startswith("_s")]
+    landing_types = {
+        name: sql_type
+        for name, sql_type, *_ in con.execute("describe landing").fetchall()
+        if not name.startswith("_s")
+    }
+    landing_columns = list(landing_types)
     sources = column_sources(landing_columns, kind, mapping, paths[0] if len(paths) == 1 else paths[0].parent)
     ignored_by_file = {}
     for path in paths:
@@ -120,16 +132,19 @@ def stage_files(
             used = {s for s in sources.values() if s}
             ignored_by_file[str(path)] = [c for c in own if c not in used]
     header_lines = 1 if paths[0].suffix.lower() == ".csv" else 0
-    line_expr = line_numbers(con, rejects, header_lines)
+    line_expr, line_joins = line_numbers(con, rejects, header_lines)
 
     selects = [f"{line_expr} as _line", "landing._source_file"]
+    typed = set()
     for column in KINDS[kind]:
         source = sources[column.name]
-        raw = (
-            text_value(f"landing.{identifier(source)}", column, mapping)
-            if source
-            else "cast(null as varchar)"
-        )
+        if source and typed_source(landing_types[source], column, mapping):
+            typed.add(column.name)
+            raw = f"landing.{identifier(source)}"
+        elif source:
+            raw = text_value(f"cast(landing.{identifier(source)} as varchar)", column, mapping)
+        else:
+            raw = "cast(null as varchar)"
         selects.append(f"{raw} as {identifier(column.name + '__raw')}")
 
     future_limit = literal(
@@ -137,7 +152,9 @@ def stage_files(
     )
     future_limit = f"cast({future_limit} as timestamptz)"
     parsed = [
-        f"{parse_expression(c, identifier(c.name + '__raw'), mapping)} as {identifier(c.name)}"
+        f"cast({identifier(c.name + '__raw')} as {c.sql_type}) as {identifier(c.name)}"
+        if c.name in typed
+        else f"{parse_expression(c, identifier(c.name + '__raw'), mapping)} as {identifier(c.name)}"
         for c in KINDS[kind]
     ]
     errors = [
@@ -155,7 +172,7 @@ def stage_files(
     # The scan is the only other copy: text, typed value and error are computed in one pass over it.
     con.execute(
         f"create or replace temp table {checked} as select *, {', '.join(errors)} "
-        f"from (select *, {', '.join(parsed)} from (select {', '.join(selects)} from landing))"
+        f"from (select *, {', '.join(parsed)} from (select {', '.join(selects)} from landing{line_joins}))"
     )
     con.execute("drop view landing")
     con.drop_scan("landing_scan")
@@ -220,9 +237,12 @@ def _quarantine_table(con: Session, table: str, kind: str, rejects: pa.Table | N
     checked = f"{table}_checked"
     error_columns = [c.name for c in KINDS[kind]] + (["_identifiers"] if kind in PERSON_KINDS else [])
     any_error = " or ".join(f"{identifier(name + '__error')} is not null" for name in error_columns)
+    # A field taken typed from the file shows as text, like the rest.
+    values = {name: f"cast({identifier(name + '__raw')} as varchar)" for name in error_columns}
+    values["_identifiers"] = "null"
     quarantine_parts = [
         f"select _source_file, _line as line, {literal('identifiers' if name == '_identifiers' else name)} as field, "
-        f"{'null' if name == '_identifiers' else identifier(name + '__raw')} as value, "
+        f"{values[name]} as value, "
         f"{identifier(name + '__error')} as reason from {checked} where {identifier(name + '__error')} is not null"
         for name in error_columns
     ]
