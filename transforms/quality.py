@@ -219,7 +219,7 @@ def _expectation(gx, check: Check, column: str):
 
 
 def _validate(frame: pd.DataFrame, check: Check, column: str):
-    """GE's validation result for one batch."""
+    """GE's validation result for a metric's one-row frame."""
     gx, _, batch_definition = _gx()
     batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
     return batch.validate(_expectation(gx, check, column))
