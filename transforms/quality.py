@@ -2,7 +2,7 @@
 
 Column checks run in GE's own SQL execution engine, in the warehouse: each table's checks are one
 suite on one query, whose counts GE computes in a few aggregate queries (the engine says how GE
-reaches its tables: `Session.dq_sql_source`). Table-level checks (uniqueness, reconciliation,
+reaches its tables: `Session.dq_sql_source`, one data source for a run). Table-level checks (uniqueness, reconciliation,
 volume, freshness) are computed in SQL and validated by GE on the one-row result. Severity `error`
 stops the run before publish.
 """
@@ -10,11 +10,13 @@ stops the run before publish.
 from __future__ import annotations
 
 import ast
+import contextlib
 import html
 import json
 import logging
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
@@ -218,13 +220,6 @@ def _expectation(gx, check: Check, column: str):
     )
 
 
-def _validate(frame: pd.DataFrame, check: Check, column: str):
-    """GE's validation result for a metric's one-row frame."""
-    gx, _, batch_definition = _gx()
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    return batch.validate(_expectation(gx, check, column))
-
-
 def _configuration_key(configuration) -> str:
     """An expectation's type and arguments: results come back without the ids of an unsaved suite."""
     arguments = {name: value for name, value in configuration.kwargs.items() if name != "batch_id"}
@@ -259,46 +254,93 @@ def _failed_query_result(check: Check, message: str, success: bool = False):
 def run_check(con: Session, check: Check, variables: dict) -> tuple[dict, object]:
     """(the dq_results row, GE's validation result for the data docs)."""
     if check.type == "metric":
-        sql = jinja2.Template(check.sql).render(**variables)
-        try:
-            value = con.execute(sql).fetchall()[0][0]
-        except MissingRelationError as exc:
-            if check.optional:
-                return _outcome(check, True, check.if_missing), _failed_query_result(
-                    check, check.if_missing, True
-                )
-            message = f"query failed: {str(exc).splitlines()[0]}"
-            return _outcome(check, False, message), _failed_query_result(check, message)
-        except DatabaseError as exc:
-            message = f"query failed: {str(exc).splitlines()[0]}"
-            return _outcome(check, False, message), _failed_query_result(check, message)
-        if value is None and check.optional:
-            return _outcome(check, True, check.if_missing), _failed_query_result(
-                check, check.if_missing, True
+        value, outcome = _metric_value(con, check, variables)
+        return outcome or _validate_metrics([(check, value)])[0]
+    with _warehouse_source(con) as source:
+        return _run_table_checks(con, source, check.table, [check])[0]
+
+
+def _metric_value(con: Session, check: Check, variables: dict) -> tuple[object, tuple[dict, object] | None]:
+    """A metric's value, or its outcome where there is no value to validate (a failed query, or an
+    optional check's table missing or empty)."""
+    sql = jinja2.Template(check.sql).render(**variables)
+    try:
+        value = con.execute(sql).fetchall()[0][0]
+    except MissingRelationError as exc:
+        if check.optional:
+            return None, (
+                _outcome(check, True, check.if_missing),
+                _failed_query_result(check, check.if_missing, True),
             )
-        # The one-row frame's column is named after the check: data docs list checks by column.
-        frame = pd.DataFrame({check.name: [float(value) if value is not None else None]})
-        result = _validate(frame, check, check.name)
-        # Rounded: parallel float sums differ in the last bits from run to run.
-        observed = f"{round(float(value), 9):g}" if value is not None else "null"
-        return _outcome(check, _counts(result)[0] == 0, observed), result
-    return _run_table_checks(con, check.table, [check])[0]
+        message = f"query failed: {str(exc).splitlines()[0]}"
+        return None, (_outcome(check, False, message), _failed_query_result(check, message))
+    except DatabaseError as exc:
+        message = f"query failed: {str(exc).splitlines()[0]}"
+        return None, (_outcome(check, False, message), _failed_query_result(check, message))
+    if value is None and check.optional:
+        return None, (
+            _outcome(check, True, check.if_missing),
+            _failed_query_result(check, check.if_missing, True),
+        )
+    return value, None
 
 
-def _run_table_checks(con: Session, table: str, checks: list[Check]) -> list[tuple[dict, object]]:
-    """A table's column checks as one GE suite validated on one query asset: GE's SQL engine computes
-    the counts of all of them where the data is, bundling their aggregates into a few queries."""
-    gx, context, _ = _gx()
+def _validate_metrics(values: list[tuple[Check, object]]) -> list[tuple[dict, object]]:
+    """Metric values validated by GE, a suite's metrics as the columns of one one-row frame (one
+    validation per suite instead of one per metric). Each column is named after its check: the data
+    docs list checks by column."""
+    gx, _, batch_definition = _gx()
+    frames: list[dict[str, tuple[Check, object]]] = []
+    by_suite: dict[str, int] = {}
+    for check, value in values:
+        index = by_suite.get(check.suite)
+        if index is None or check.name in frames[index]:
+            by_suite[check.suite] = index = len(frames)
+            frames.append({})
+        frames[index][check.name] = (check, value)
+    results: dict[tuple[str, str], tuple[dict, object]] = {}
+    for columns in frames:
+        frame = pd.DataFrame(
+            {name: [float(value) if value is not None else None] for name, (_, value) in columns.items()}
+        )
+        suite = gx.ExpectationSuite(
+            name="segflow:metrics",
+            expectations=[_expectation(gx, check, name) for name, (check, _) in columns.items()],
+        )
+        validation = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(suite)
+        for result in validation.results:
+            check, value = columns[result.expectation_config.kwargs["column"]]
+            # Rounded: parallel float sums differ in the last bits from run to run.
+            observed = f"{round(float(value), 9):g}" if value is not None else "null"
+            results[check.suite, check.name] = (_outcome(check, _counts(result)[0] == 0, observed), result)
+    return [results[check.suite, check.name] for check, _ in values]
+
+
+@contextlib.contextmanager
+def _warehouse_source(con: Session) -> Iterator[object]:
+    """GE's SQL data source on the session's warehouse, for the block."""
+    _, context, _ = _gx()
+    with con.dq_sql_source() as source:
+        add_source = getattr(context.data_sources, f"add_or_update_{source['type']}")
+        yield add_source(
+            name=f"warehouse_{source['type']}", **{k: v for k, v in source.items() if k != "type"}
+        )
+
+
+def _run_table_checks(con: Session, source, table: str, checks: list[Check]) -> list[tuple[dict, object]]:
+    """A table's column checks as one GE suite validated on one query asset of `source`: GE's SQL
+    engine computes the counts of all of them where the data is, bundling their aggregates into a
+    few queries."""
+    gx, _, _ = _gx()
     suite = gx.ExpectationSuite(
         name=f"segflow:{table}", expectations=[_expectation(gx, check, check.column) for check in checks]
     )
     columns = ", ".join(dict.fromkeys(check.column for check in checks))
-    with con.dq_sql_source(table, f"select {columns} from {table}") as (source, query):
-        name = f"warehouse_{source['type']}"
-        add_source = getattr(context.data_sources, f"add_or_update_{source['type']}")
-        data_source = add_source(name=name, **{k: v for k, v in source.items() if k != "type"})
-        asset = data_source.add_query_asset(f"segflow:{table}", query)
-        validation = asset.add_batch_definition_whole_table("all").get_batch().validate(suite)
+    name = f"segflow:{table}"
+    if any(asset.name == name for asset in source.assets):
+        source.delete_asset(name)
+    asset = source.add_query_asset(name, con.dq_sql(table, f"select {columns} from {table}"))
+    validation = asset.add_batch_definition_whole_table("all").get_batch().validate(suite)
     by_key: dict[str, list] = {}
     for result in validation.results:
         by_key.setdefault(_configuration_key(result.expectation_config), []).append(result)
@@ -492,19 +534,30 @@ def _index_rows_html(rows_literal: str) -> str:
 
 
 def _run_all(con: Session, checks: list[Check], variables: dict) -> list[tuple[dict, object]]:
-    """Every check's outcome, in the checks' order; the column checks of one table in one suite."""
+    """Every check's outcome, in the checks' order: the column checks of one table in one suite, the
+    metrics of one suite in one frame."""
     outcomes: dict[int, tuple[dict, object]] = {}
     by_table: dict[str, list[int]] = {}
+    metrics: list[tuple[int, Check, object]] = []
     for index, check in enumerate(checks):
-        if check.type == "metric":
-            outcomes[index] = run_check(con, check, variables)
-        else:
+        if check.type != "metric":
             by_table.setdefault(check.table, []).append(index)
-    for table, indexes in by_table.items():
-        for index, outcome in zip(
-            indexes, _run_table_checks(con, table, [checks[i] for i in indexes]), strict=True
-        ):
+            continue
+        value, outcome = _metric_value(con, check, variables)
+        if outcome:
             outcomes[index] = outcome
+        else:
+            metrics.append((index, check, value))
+    validated = _validate_metrics([(check, value) for _, check, value in metrics])
+    for (index, _, _), outcome in zip(metrics, validated, strict=True):
+        outcomes[index] = outcome
+    with _warehouse_source(con) as source:
+        for table, indexes in by_table.items():
+            table_checks = [checks[i] for i in indexes]
+            for index, outcome in zip(
+                indexes, _run_table_checks(con, source, table, table_checks), strict=True
+            ):
+                outcomes[index] = outcome
     return [outcomes[index] for index in range(len(checks))]
 
 

@@ -125,10 +125,13 @@ class Session(ABC):
         return expired
 
     @abstractmethod
-    def dq_sql_source(self, table: str, sql: str) -> contextlib.AbstractContextManager[tuple[dict, str]]:
-        """For the block: how Great Expectations' SQL execution engine reaches this session's
-        `table` (its data source type, `connection_string` and any `kwargs` for SQLAlchemy's
-        create_engine), and the query `sql` in the engine's dialect."""
+    def dq_sql_source(self) -> contextlib.AbstractContextManager[dict]:
+        """For the block: how Great Expectations' SQL execution engine reaches this session's tables
+        (its data source type, `connection_string` and any `kwargs` for SQLAlchemy's create_engine)."""
+
+    def dq_sql(self, table: str, sql: str) -> str:
+        """A query of `table` for GE's data source, in the engine's dialect."""
+        return sql
 
     def published_tables(self) -> list[str]:
         """In a reader session: the names of the published tables, sorted."""

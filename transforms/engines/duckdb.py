@@ -120,16 +120,12 @@ class DuckDBSession(Session):
         return iter(self.con.sql(sql).to_arrow_reader(rows))
 
     @contextlib.contextmanager
-    def dq_sql_source(self, table: str, sql: str) -> Iterator[tuple[dict, str]]:
+    def dq_sql_source(self) -> Iterator[dict]:
         """GE's SQL engine on cursors of this connection (`ge_connection`): they see its committed
         tables and attached files, not its temp tables. The cursors are closed when the block ends,
         and what GE's engine keeps after it is emptied."""
         from sqlalchemy.pool import NullPool
 
-        if self.temp_table_exists(table):
-            raise SegflowError(
-                f"data-quality checks read tables other connections can see; {table} is temporary"
-            )
         connection = [self.con]
         holders: list[list[duckdb.DuckDBPyConnection]] = []
 
@@ -139,12 +135,19 @@ class DuckDBSession(Session):
 
         kwargs = {"creator": connect, "poolclass": NullPool, "pool_reset_on_return": None}
         try:
-            yield {"type": "sql", "connection_string": "duckdb:///:memory:", "kwargs": kwargs}, sql
+            yield {"type": "sql", "connection_string": "duckdb:///:memory:", "kwargs": kwargs}
         finally:
             connection.clear()
             for holder in holders:
                 holder.pop().close()
             holders.clear()
+
+    def dq_sql(self, table: str, sql: str) -> str:
+        if self.temp_table_exists(table):
+            raise SegflowError(
+                f"data-quality checks read tables other connections can see; {table} is temporary"
+            )
+        return sql
 
     @contextlib.contextmanager
     def registered(self, name: str, data) -> Iterator[None]:

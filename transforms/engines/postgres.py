@@ -262,10 +262,12 @@ class PostgresSession(Session):
         return super().relation_kind(schema, name)
 
     @contextlib.contextmanager
-    def dq_sql_source(self, table: str, sql: str) -> Iterator[tuple[dict, str]]:
+    def dq_sql_source(self) -> Iterator[dict]:
         """GE's own SQL engine, on its own connection: it sees what this session has committed."""
-        statements = parse(sql, self.published_schema)
-        yield {"type": "postgres", "connection_string": self.sqlalchemy_url}, generate(statements[-1], False)
+        yield {"type": "postgres", "connection_string": self.sqlalchemy_url}
+
+    def dq_sql(self, table: str, sql: str) -> str:
+        return generate(parse(sql, self.published_schema)[-1], False)
 
     def published_tables(self) -> list[str]:
         return [
