@@ -76,7 +76,7 @@ def stitch(records: dict, max_links: int, blocklist: list[dict]) -> pd.DataFrame
     Identifiers on one record are one person, transitively. An identifier that shares records with
     more than max_links distinct other identifiers, or is blocklisted, is junk: it links nobody and
     belongs to nobody. A customer's key is md5 of its earliest-seen identifier ("type:value", first 16
-    hex digits), the type and then the value breaking ties.
+    hex digits), ties broken by the type (a WeCom external_userid after every other) and the value.
     """
     pairs, first_record = [], 0
     for frame in records.values():
@@ -123,9 +123,10 @@ def stitch(records: dict, max_links: int, blocklist: list[dict]) -> pd.DataFrame
     _, component = connected_components(graph, directed=False)
     identifiers = nodes[~junk].copy()
     identifiers["component"] = component[identifiers.index.to_numpy()]
-    earliest = identifiers.sort_values(["component", "first_seen_at", "id_type", "id_value"]).drop_duplicates(
-        "component"
-    )
+    identifiers["wecom_only_if_alone"] = identifiers["id_type"] == "external_userid"
+    earliest = identifiers.sort_values(
+        ["component", "first_seen_at", "wecom_only_if_alone", "id_type", "id_value"]
+    ).drop_duplicates("component")
     customer_key = pd.Series(
         [
             hashlib.md5(f"{t}:{v}".encode()).hexdigest()[:16]

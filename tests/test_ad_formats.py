@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 import pytest
 import yaml
 
+from tests.conftest import published_rows
 from transforms.errors import SegflowError
 from transforms.files_out import ocean_engine_lines, wecom_lines
 from transforms.ingest import ingest
@@ -134,8 +135,8 @@ def test_ocean_engine_puts_at_most_ten_thousand_ids_on_a_line():
 
 
 def test_wecom_is_one_group_message_body_per_line(make_settings, tmp_path):
-    """WeCom gave Alice (unionid oA) and Bob (oB) external ids when staff added them; a third
-    contact, added by WeCom only, has no order."""
+    """WeCom gave Alice (unionid oA) and Bob (oB) external ids when staff added them; Carol (a WeCom
+    id only) and Dan (first seen as a WeCom add with his unionid) have no order."""
     from tests.conftest import load_feature_fixture
     from transforms.build import build
 
@@ -146,11 +147,20 @@ def test_wecom_is_one_group_message_body_per_line(make_settings, tmp_path):
         "unionid,external_userid,source_channel,signup_at\n"
         "oA,wmAlice000000000000000000001,wecom,2026-01-02T10:00:00+08:00\n"
         "oB,wmBob00000000000000000000002,wecom,2026-01-21T10:00:00+08:00\n"
-        ",wmCarol000000000000000000003,wecom,2026-02-02T10:00:00+08:00\n",
+        ",wmCarol000000000000000000003,wecom,2026-02-02T10:00:00+08:00\n"
+        "oD,wmDan00000000000000000000004,wecom,2026-02-03T10:00:00+08:00\n",
         encoding="utf-8",
     )
     ingest(settings, [wecom_adds], "contacts")
     build(settings, date(2026, 3, 10), run_checks=False)
+    # Dan's first record is a WeCom add with his unionid: the unionid names him, as it would have
+    # without the WeCom id; Carol has nothing else.
+    keys = dict(published_rows(settings, "select id_value, customer_key from customer_identifiers"))
+    assert keys["wmDan00000000000000000000004"] == keys["oD"] == hashlib.md5(b"unionid:oD").hexdigest()[:16]
+    assert (
+        keys["wmCarol000000000000000000003"]
+        == hashlib.md5(b"external_userid:wmCarol000000000000000000003").hexdigest()[:16]
+    )
     buyers = packs(settings, buyers=["external_userid"])["buyers"]
     done = export(settings, buyers, tmp_path / "out", "wecom", exported_at=T0)
     assert done.file.endswith(".wecom.jsonl") and done.members == 2 and done.suppressed == 4

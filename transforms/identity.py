@@ -3,7 +3,9 @@
 Label propagation in SQL needs one pass per hop of the longest chain; scipy's connected
 components over integer-coded identifier pairs does the whole graph at once. A component's
 customer_key is derived from its earliest-seen identifier, so keys survive new data, a rerun
-gives the same keys, and when two customers merge the older key survives.
+gives the same keys, and when two customers merge the older key survives. A WeCom external_userid
+names a customer only when nothing else was seen with it: a brand that starts sending it beside the
+unionid keeps the keys its customers would have had without it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,10 @@ with labelled as (
 ),
 representatives as (
     select component, id_type, id_value,
-        row_number() over (partition by component order by first_seen_at, id_type, id_value) as seniority
+        row_number() over (
+            partition by component
+            order by first_seen_at, id_type = 'external_userid', id_type, id_value
+        ) as seniority
     from labelled
 )
 select labelled.node_id, labelled.id_type, labelled.id_value,
