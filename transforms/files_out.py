@@ -7,7 +7,7 @@ import json
 import os
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,15 +20,16 @@ if TYPE_CHECKING:  # pyarrow is imported where a file is written: the CLI's pars
 AD_PLATFORM_FORMATS = {"tencent_ads": "SHA256_MOBILE_PHONE", "ocean_engine": "MOBILE_HASH_SHA256"}
 # wecom: the external contacts of WeCom group messaging (企业微信 群发), see wecom_lines.
 FORMATS = ("csv", "parquet", "xlsx", *AD_PLATFORM_FORMATS, "wecom")
-# The file name ends in the format's name, then this.
-FORMAT_SUFFIXES = {"tencent_ads": ".zip", "ocean_engine": ".zip", "wecom": ".jsonl"}
+# What a file of the format ends in after its name (csv, parquet and xlsx end in their name only).
+FORMAT_SUFFIXES = {**dict.fromkeys(AD_PLATFORM_FORMATS, ".zip"), "wecom": ".jsonl"}
 
 
 def write_atomically(
     table: pa.Table, path: Path, file_format: str, written_at: datetime | None = None
 ) -> None:
-    """One of FORMATS, written beside the target and renamed over it. The same table gives the same bytes: zips (xlsx and the ad platforms') record `written_at`
-    (default 1980-01-01) instead of the clock."""
+    """One of FORMATS, written beside the target and renamed over it. The same table gives the same
+    bytes: zips (xlsx and the ad platforms') record `written_at` (default 1980-01-01) instead of the
+    clock."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
     if file_format == "csv":
         import pyarrow.csv as pacsv
@@ -39,13 +40,13 @@ def write_atomically(
 
         pq.write_table(table, temporary)
     elif file_format == "tencent_ads":
-        _write_zip_of_text(temporary, "SHA256_MOBILE_PHONE.txt", _phones(table), written_at)
+        _write_zip_of_text(temporary, "SHA256_MOBILE_PHONE.txt", _present(table, "phone"), written_at)
     elif file_format == "ocean_engine":
-        lines = ocean_engine_lines(list(_phones(table)))
+        lines = ocean_engine_lines(_present(table, "phone"))
         _write_zip_of_text(temporary, "MOBILE_HASH_SHA256.txt", lines, written_at)
     elif file_format == "wecom":
-        ids = [value for value in table.column("external_userid").to_pylist() if value is not None]
-        temporary.write_text("".join(f"{line}\n" for line in wecom_lines(ids)), encoding="utf-8")
+        lines = wecom_lines(_present(table, "external_userid"))
+        temporary.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     else:
         from openpyxl import Workbook
 
@@ -65,13 +66,13 @@ def write_atomically(
     os.replace(temporary, path)
 
 
-def _phones(table: pa.Table) -> Iterator[str]:
-    """The `phone` column of a hashed export: the SHA-256 of each member's 11-digit number, lower-case
-    hex (members without one are skipped)."""
-    return (value for value in table.column("phone").to_pylist() if value is not None)
+def _present(table: pa.Table, column: str) -> list[str]:
+    """A column's values for the members that have one (the ad platforms' `phone` is the SHA-256 of
+    the 11-digit number, lower-case hex)."""
+    return [value for value in table.column(column).to_pylist() if value is not None]
 
 
-def _write_zip_of_text(path: Path, member: str, lines: Iterator[str], written_at: datetime | None) -> None:
+def _write_zip_of_text(path: Path, member: str, lines: Iterable[str], written_at: datetime | None) -> None:
     """Both ad platforms take a zip holding one text file of lines:
 
     - Tencent Ads' customer file audience (客户文件人群, custom_audience_files/add), one identifier

@@ -407,9 +407,7 @@ def plan_export(con: Session, pack: Pack, hashed: bool, delta: bool, at: datetim
 
 def _write_export(plan: ExportPlan, out_dir: Path, file_format: str, hashed: bool, exported_at: datetime):
     """The members file and its manifest, each written whole or not at all; returns both and the checksum."""
-    extension = (
-        f"{file_format}{FORMAT_SUFFIXES[file_format]}" if file_format in FORMAT_SUFFIXES else file_format
-    )
+    extension = f"{file_format}{FORMAT_SUFFIXES.get(file_format, '')}"
     path = out_dir / f"{plan.export_id}.{'delta.' if plan.is_delta else ''}{extension}"
     write_atomically(plan.body, path, file_format, exported_at)
     checksum = file_sha256(path)

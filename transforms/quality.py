@@ -268,21 +268,18 @@ def _metric_value(con: Session, check: Check, variables: dict) -> tuple[object, 
         value = con.execute(sql).fetchall()[0][0]
     except MissingRelationError as exc:
         if check.optional:
-            return None, (
-                _outcome(check, True, check.if_missing),
-                _failed_query_result(check, check.if_missing, True),
-            )
-        message = f"query failed: {str(exc).splitlines()[0]}"
-        return None, (_outcome(check, False, message), _failed_query_result(check, message))
+            return None, _unvalidated(check, check.if_missing, success=True)
+        return None, _unvalidated(check, f"query failed: {str(exc).splitlines()[0]}")
     except DatabaseError as exc:
-        message = f"query failed: {str(exc).splitlines()[0]}"
-        return None, (_outcome(check, False, message), _failed_query_result(check, message))
+        return None, _unvalidated(check, f"query failed: {str(exc).splitlines()[0]}")
     if value is None and check.optional:
-        return None, (
-            _outcome(check, True, check.if_missing),
-            _failed_query_result(check, check.if_missing, True),
-        )
+        return None, _unvalidated(check, check.if_missing, success=True)
     return value, None
+
+
+def _unvalidated(check: Check, message: str, success: bool = False) -> tuple[dict, object]:
+    """The outcome of a check GE had nothing to validate for, with `message` as what was observed."""
+    return _outcome(check, success, message), _failed_query_result(check, message, success)
 
 
 def _validate_metrics(values: list[tuple[Check, object]]) -> list[tuple[dict, object]]:
@@ -346,13 +343,11 @@ def _run_table_checks(con: Session, source, table: str, checks: list[Check]) -> 
         by_key.setdefault(_configuration_key(result.expectation_config), []).append(result)
     outcomes = []
     for check, expectation in zip(checks, suite.expectations, strict=True):
-        result = by_key[
-            _configuration_key(expectation.configuration)
-        ].pop()  # identical checks, identical results
+        # identical checks get identical results
+        result = by_key[_configuration_key(expectation.configuration)].pop()
         failure = _raised(result)
         if failure:
-            message = f"query failed: {failure}"
-            outcomes.append((_outcome(check, False, message), _failed_query_result(check, message)))
+            outcomes.append(_unvalidated(check, f"query failed: {failure}"))
             continue
         unexpected, checked = _counts(result)
         outcomes.append(

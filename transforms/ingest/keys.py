@@ -101,14 +101,7 @@ def publish_quarantine(con: Session) -> None:
 
 def raw_tables_without(con: Session, kinds: tuple[str, ...], column: str) -> list[str]:
     """The raw tables of these kinds that lack a column (a warehouse loaded by an older version)."""
-    return [
-        kind
-        for kind in kinds
-        if not con.scalar(
-            "select count(*) from information_schema.columns where table_catalog = current_database() "
-            f"and table_schema = 'raw' and table_name = '{kind}' and column_name = '{column}'",
-        )
-    ]
+    return [kind for kind in kinds if column not in con.columns(f"raw.{kind}")]
 
 
 def add_order_keys(con: Session) -> None:
@@ -131,12 +124,10 @@ def add_order_keys(con: Session) -> None:
 def add_identifier_keys(con: Session) -> None:
     """Key the identifiers of a warehouse loaded before raw tables had identifier keys (or a key
     for every identifier type), once."""
-    present = {kind: set(con.columns(f"raw.{kind}")) for kind in PERSON_KINDS}
-    missing = {
-        kind: [id_type for id_type in IDENTIFIER_TYPES if identifier_key_column(id_type) not in present[kind]]
-        for kind in PERSON_KINDS
-    }
-    missing = {kind: id_types for kind, id_types in missing.items() if id_types}
+    missing: dict[str, list[str]] = {}
+    for id_type in IDENTIFIER_TYPES:
+        for kind in raw_tables_without(con, PERSON_KINDS, identifier_key_column(id_type)):
+            missing.setdefault(kind, []).append(id_type)
     if not missing:
         return
     with con.transaction():

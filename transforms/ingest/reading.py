@@ -8,19 +8,18 @@ import pyarrow as pa
 
 from transforms.engines import DatabaseError, OutOfMemoryError, Session
 from transforms.errors import SegflowError
+from transforms.ingest.columns import TYPED_AS_OURS
 from transforms.ingest.files import format_of, needs_transcoding, transcode_to_utf8
 from transforms.mapping import Mapping
 from transforms.sql import identifier
 
-# Typed columns (Parquet, JSON) of these types are passed on as they are, and staging takes them as
-# they are where our column has that type (ingest.columns.typed_source): the text round trip of
-# every value cost a quarter of typing a 1M-order load (bench/RESULTS.md). Everything else is text.
-TYPED_AS_OURS = ("TIMESTAMP WITH TIME ZONE", "TIMESTAMP", "DATE", "BOOLEAN")
+# Columns of these types reach staging as they are (ingest.columns.typed_source); the rest as text.
+PASSED_AS_TYPED = {source_type for source_types in TYPED_AS_OURS.values() for source_type in source_types}
 
 
 def read_landing(con: Session, paths: list[Path], mapping: Mapping, workdir: Path) -> pa.Table | None:
     """Scan files of one format into temp table `landing_scan`, read through temp view `landing`
-    (text, or a type of TYPED_AS_OURS, plus `_source_file` and `_scan_row`).
+    (text, or a type of PASSED_AS_TYPED, plus `_source_file` and `_scan_row`).
 
     One multi-file scan instead of one per file: per-file overhead dominates daily landing
     folders. Returns the CSV rows DuckDB could not split into columns, if any.
@@ -49,7 +48,7 @@ def read_landing(con: Session, paths: list[Path], mapping: Mapping, workdir: Pat
     scanned = con.execute("describe landing_scan").fetchall()
     casts = ", ".join(
         identifier(name)
-        if sql_type in TYPED_AS_OURS
+        if sql_type in PASSED_AS_TYPED
         else f"cast({identifier(name)} as varchar) as {identifier(name)}"
         for name, sql_type, *_ in scanned
         if name not in ("_scan_file", "_scan_row")
