@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-postgres postgres-up postgres-down test lint bench airflow install system-deps browser-deps postgres-deps clean
+.PHONY: demo demo-postgres demo-spark postgres-up postgres-down test lint bench airflow install system-deps browser-deps postgres-deps clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,13 @@ postgres-up: $(STAMP) postgres-deps
 postgres-down: $(STAMP)
 	@$(PG) stop $(PG_DIR)
 
+# The demo on a local Spark session (pyspark from requirements.txt; Java 17 on the machine), its
+# tables and catalog under $(SPARK_DIR).
+SPARK_DIR ?= warehouse/spark
+demo-spark: $(STAMP)
+	@command -v java >/dev/null || { echo "make demo-spark needs Java 17 (Debian/Ubuntu: apt-get install openjdk-17-jre-headless)"; exit 1; }
+	SEGFLOW_WAREHOUSE=spark://$(abspath $(SPARK_DIR)) $(BIN)/segflow demo --orders $(DEMO_ORDERS) --dir $(DEMO_DIR)
+
 lint: $(STAMP)
 	$(BIN)/ruff check transforms dags plugins tests bench
 	$(BIN)/ruff format --check transforms dags plugins tests bench
@@ -61,11 +68,12 @@ test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest -q --durations=15
 
 # Benchmarks, not tests: N orders raw -> features and the pandas reference side by side.
-# ENGINE=postgres: the same data on DuckDB and a local PostgreSQL side by side.
+# ENGINE=postgres or ENGINE=spark: the same data on DuckDB and a local PostgreSQL or Spark session
+# side by side; LANDING=DIR reuses a Parquet landing generated before.
 ORDERS ?= 1000000
 ENGINE ?= duckdb
 bench: $(STAMP) $(if $(filter postgres,$(ENGINE)),postgres-deps)
-	$(BIN)/python bench/bench.py --orders $(ORDERS) --engine $(ENGINE)
+	$(BIN)/python bench/bench.py --orders $(ORDERS) --engine $(ENGINE) $(if $(LANDING),--landing $(LANDING))
 
 # Airflow UI on 127.0.0.1 with the project's DAGs; Ctrl-C stops every component.
 AIRFLOW_PORT ?= 8080

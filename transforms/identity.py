@@ -68,6 +68,8 @@ def stitch(con: Session, variables: dict) -> str:
     Also leaves each record's component in the temp table identity_record_labels, which
     int_record_labels reads.
     """
+    if con.graph_in_engine and not variables["identity_pair_rules"]:
+        return stitch_in_engine(con, variables)
     relations = variables["relations"]
     nodes, edges, junk = (relations[f"int_identity_{part}"] for part in ("nodes", "edges", "junk"))
     # node_id is the identifier's key from ingest: every identifier ever loaded has one, so the
@@ -147,6 +149,80 @@ def stitch(con: Session, variables: dict) -> str:
         select=f"{by_kind(lambda kind, first: literal(RECORD_KINDS[kind]))} as record_kind, "
         f"record_index - {by_kind(lambda kind, first: first)} as record_no, component",
     )
+    return KEYS_SQL.format(nodes=nodes)
+
+
+def stitch_in_engine(con: Session, variables: dict) -> str:
+    """`stitch` where the engine is a cluster (Spark): the components computed in SQL by minimum-label
+    propagation with pointer jumping, nothing collected to the driver.
+
+    A record links each of its usable identifiers to its smallest one (its root), as in `stitch`.
+    Each round gives every identifier the smallest label among itself and its neighbours, then the
+    label of its label (which halves the distance to the component's smallest identifier); rounds
+    stop when no label changes. Identity graphs are stars around a customer's records, so a few
+    rounds suffice; each round's labels are a table of their own, so the plan never grows.
+    A component's number is its smallest node_id (scipy numbers them differently; customer_key,
+    what is published, is the same).
+    """
+    relations = variables["relations"]
+    nodes, edges, junk = (relations[f"int_identity_{part}"] for part in ("nodes", "edges", "junk"))
+    kinds = len(RECORD_KINDS)
+    con.execute(
+        "create or replace temp table identity_record_nodes as "
+        f"select edges.record_key, edges.node_id from {edges} as edges "
+        f"where not exists (select 1 from {junk} as junk where junk.node_id = edges.node_id)"
+    )
+    con.execute(
+        "create or replace temp table identity_record_roots as "
+        "select record_key, min(node_id) as root from identity_record_nodes group by record_key"
+    )
+    con.execute(
+        "create or replace temp table identity_links as "
+        "select links.node_id, roots.root as other_id from identity_record_nodes as links "
+        "inner join identity_record_roots as roots on links.record_key = roots.record_key "
+        "where links.node_id <> roots.root "
+        "union all select roots.root as node_id, links.node_id as other_id from identity_record_nodes as links "
+        "inner join identity_record_roots as roots on links.record_key = roots.record_key "
+        "where links.node_id <> roots.root"
+    )
+    con.execute(
+        "create or replace temp table identity_round as "
+        "select node_id, least(node_id, min(other_id)) as label from identity_links group by node_id"
+    )
+    while True:
+        con.execute(
+            "create or replace temp table identity_next_round as "
+            "with hop as (select links.node_id, min(labels.label) as label from identity_links as links "
+            "inner join identity_round as labels on links.other_id = labels.node_id group by links.node_id), "
+            "stepped as (select labels.node_id, least(labels.label, coalesce(hop.label, labels.label)) as label "
+            "from identity_round as labels left join hop on labels.node_id = hop.node_id) "
+            "select stepped.node_id, least(stepped.label, jumped.label) as label from stepped "
+            "inner join stepped as jumped on stepped.label = jumped.node_id"
+        )
+        changed = con.scalar(
+            "select count(*) from identity_next_round as next_round inner join identity_round as labels "
+            "on next_round.node_id = labels.node_id where next_round.label <> labels.label"
+        )
+        con.execute("drop table identity_round")
+        con.execute("create or replace temp table identity_round as select * from identity_next_round")
+        con.execute("drop table identity_next_round")
+        if not changed:
+            break
+    con.execute(
+        "create or replace temp table identity_labels as "
+        "select nodes.node_id, coalesce(labels.label, nodes.node_id) as component "
+        f"from {nodes} as nodes left join identity_round as labels on nodes.node_id = labels.node_id "
+        f"where not exists (select 1 from {junk} as junk where junk.node_id = nodes.node_id)"
+    )
+    kind_names = " ".join(f"when {number} then {literal(kind)}" for number, kind in enumerate(RECORD_KINDS))
+    con.execute(
+        "create or replace temp table identity_record_labels as "
+        f"select case roots.record_key % {kinds} {kind_names} end as record_kind, "
+        f"roots.record_key // {kinds} as record_no, coalesce(labels.label, roots.root) as component "
+        "from identity_record_roots as roots left join identity_round as labels on roots.root = labels.node_id"
+    )
+    for table in ("identity_record_nodes", "identity_record_roots", "identity_links", "identity_round"):
+        con.execute(f"drop table {table}")
     return KEYS_SQL.format(nodes=nodes)
 
 

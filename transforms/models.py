@@ -250,7 +250,7 @@ def materialize(con: Session, model: Model, variables: dict) -> ModelRun:
         raise SegflowError(
             f"model {model.name} ({_origin(model)}) failed: {str(exc).splitlines()[0]}"
         ) from exc
-    rows = None if model.materialized == "view" else con.scalar(f"select count(*) from {model.relation}")
+    rows = None if model.materialized == "view" else con.row_count(model.relation)
     return ModelRun(
         model.name, model.relation, model.materialized, time.perf_counter() - started, rows, removed
     )

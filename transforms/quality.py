@@ -336,8 +336,7 @@ def _run_table_checks(con: Session, source, table: str, checks: list[Check]) -> 
     name = f"segflow:{table}"
     if any(asset.name == name for asset in source.assets):
         source.delete_asset(name)
-    asset = source.add_query_asset(name, con.dq_sql(table, f"select {columns} from {table}"))
-    validation = asset.add_batch_definition_whole_table("all").get_batch().validate(suite)
+    validation = con.dq_batch(source, name, table, f"select {columns} from {table}").validate(suite)
     by_key: dict[str, list] = {}
     for result in validation.results:
         by_key.setdefault(_configuration_key(result.expectation_config), []).append(result)

@@ -11,15 +11,16 @@ from urllib.parse import urlparse
 
 from transforms.engines import duckdb as duckdb_engine
 from transforms.engines import postgres as postgres_engine
+from transforms.engines import spark as spark_engine
 from transforms.engines.base import Session, Warehouse
 from transforms.errors import SegflowError
 from transforms.settings import Settings
 
-DatabaseError = duckdb_engine.DATABASE_ERRORS + postgres_engine.DATABASE_ERRORS
-OutOfMemoryError = duckdb_engine.OUT_OF_MEMORY_ERRORS + postgres_engine.OUT_OF_MEMORY_ERRORS
-MissingRelationError = duckdb_engine.MISSING_RELATION_ERRORS + postgres_engine.MISSING_RELATION_ERRORS
-NOT_YET_SERVED = {"spark": "Apache Spark", "sc": "Spark Connect"}
-URLS = "duckdb:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB"
+ENGINES = (duckdb_engine, postgres_engine, spark_engine)
+DatabaseError = sum((engine.DATABASE_ERRORS for engine in ENGINES), ())
+OutOfMemoryError = sum((engine.OUT_OF_MEMORY_ERRORS for engine in ENGINES), ())
+MissingRelationError = sum((engine.MISSING_RELATION_ERRORS for engine in ENGINES), ())
+URLS = "duckdb:///PATH, postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB or spark:///PATH"
 
 __all__ = [
     "DatabaseError",
@@ -42,7 +43,6 @@ def open_warehouse(settings: Settings) -> Warehouse:
         return duckdb_engine.DuckDBWarehouse(settings)
     if scheme in ("postgresql", "postgresql+psycopg", "postgres"):
         return postgres_engine.PostgresWarehouse(settings)
-    engine = NOT_YET_SERVED.get(scheme.split("+")[0])
-    if engine:
-        raise SegflowError(f"warehouse URL '{url}': {engine} is not served by this version yet; use {URLS}")
+    if scheme in ("spark", "sc"):
+        return spark_engine.SparkWarehouse(settings)
     raise SegflowError(f"warehouse URL '{url}': unknown engine '{scheme}'; use {URLS}")

@@ -20,8 +20,27 @@ from transforms.settings import Settings
 from transforms.sql import literal, render_refs
 
 
+class Rows:
+    """A result a session answers itself (describe, a catalog it keeps), DB-API style."""
+
+    def __init__(self, rows: list[tuple], names: list[str]):
+        self._rows = rows
+        self.description = [(name,) for name in names]
+        self.rowcount = len(rows)
+
+    def fetchall(self) -> list[tuple]:
+        return self._rows
+
+    def fetchone(self) -> tuple | None:
+        return self._rows[0] if self._rows else None
+
+
 class Session(ABC):
     """One connection to the warehouse. `execute` follows DB-API: the result has fetchall()."""
+
+    # Identity stitching computes connected components in SQL inside the engine (a cluster) rather
+    # than pulling the identifier pairs into scipy (one machine: faster there).
+    graph_in_engine = False
 
     @abstractmethod
     def execute(self, sql: str, params: list | None = None) -> Any: ...
@@ -133,6 +152,12 @@ class Session(ABC):
         """A query of `table` for GE's data source, in the engine's dialect."""
         return sql
 
+    def dq_batch(self, source, name: str, table: str, sql: str):
+        """The GE batch a table's checks validate: `sql` (a query of `table`) as asset `name` of
+        `source` (what dq_sql_source described, added to GE's context)."""
+        asset = source.add_query_asset(name, self.dq_sql(table, sql))
+        return asset.add_batch_definition_whole_table("all").get_batch()
+
     def published_tables(self) -> list[str]:
         """In a reader session: the names of the published tables, sorted."""
         raise NotImplementedError
@@ -150,6 +175,10 @@ class Session(ABC):
     def render(self, sql: str) -> str:
         """SQL that names published tables with sql.ref(), as this session reaches them (schema pub)."""
         return render_refs(sql, lambda model: f"pub.{model}")
+
+    def row_count(self, relation: str) -> int:
+        """The rows of a table (a model just built, for the build's report)."""
+        return int(self.scalar(f"select count(*) from {relation}"))
 
     def fetch_dicts(self, sql: str, params: list | None = None) -> list[dict]:
         cursor = self.execute(sql, params or [])

@@ -60,6 +60,17 @@ def scratch_connection(settings: Settings, temp_dir: Path) -> duckdb.DuckDBPyCon
     return con
 
 
+@contextlib.contextmanager
+def scratch_session(settings: Settings, temp_dir: Path) -> Iterator[DuckDBSession]:
+    """A session on `scratch_connection`, closed when the block ends: where engines that do not read
+    files themselves type landing files (Warehouse.staging)."""
+    con = scratch_connection(settings, temp_dir)
+    try:
+        yield DuckDBSession(con)
+    finally:
+        con.close()
+
+
 def _config(settings: Settings, temp_dir: Path) -> dict:
     return {
         "memory_limit": str(settings.get("warehouse.duckdb_memory_limit")),

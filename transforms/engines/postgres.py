@@ -36,8 +36,8 @@ import pyarrow.csv as pa_csv
 from psycopg import errors as pg_errors
 from sqlglot import exp
 
-from transforms.engines.base import Session, Warehouse
-from transforms.engines.duckdb import DuckDBSession, scratch_connection
+from transforms.engines.base import Rows, Session, Warehouse
+from transforms.engines.duckdb import scratch_session
 from transforms.engines.postgres_sql import generate, hash_bucket_sql, parse
 from transforms.engines.postgres_types import (
     ARROW_TYPES,
@@ -64,21 +64,6 @@ COPY_BATCH_ROWS = 200_000
 COPY_CHUNK_BYTES = 4 << 20
 
 
-class _Rows:
-    """What execute returns for statements the session answers itself (describe, by-name inserts)."""
-
-    def __init__(self, rows: list[tuple], names: list[str]):
-        self._rows = rows
-        self.description = [(name,) for name in names]
-        self.rowcount = len(rows)
-
-    def fetchall(self) -> list[tuple]:
-        return self._rows
-
-    def fetchone(self) -> tuple | None:
-        return self._rows[0] if self._rows else None
-
-
 class PostgresSession(Session):
     def __init__(
         self,
@@ -103,7 +88,7 @@ class PostgresSession(Session):
     def _execute_statement(self, statement: exp.Expression, params: list | None):
         if isinstance(statement, exp.Describe):
             relation = statement.this.sql(dialect="postgres")
-            return _Rows(self._column_types(relation), ["column_name", "column_type"])
+            return Rows(self._column_types(relation), ["column_name", "column_type"])
         if isinstance(statement, exp.Create) and statement.args.get("replace"):
             statement = statement.copy()
             statement.set("replace", False)
@@ -368,14 +353,9 @@ class PostgresWarehouse(Warehouse):
         finally:
             con.close()
 
-    @contextlib.contextmanager
-    def staging(self, work: Session) -> Iterator[Session]:
+    def staging(self, work: Session) -> contextlib.AbstractContextManager[Session]:
         """Files are typed in DuckDB in process; hand_over moves the result."""
-        con = scratch_connection(self.settings, self.files_dir / ".duckdb_tmp")
-        try:
-            yield DuckDBSession(con)
-        finally:
-            con.close()
+        return scratch_session(self.settings, self.files_dir / ".duckdb_tmp")
 
     def hand_over(self, staging: Session, work: Session, tables: dict[str, str]) -> None:
         """Each query's rows from the DuckDB staging session into a temp table of the work session:

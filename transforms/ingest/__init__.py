@@ -12,7 +12,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from transforms.engines import open_warehouse
+from transforms.engines import Session, open_warehouse
 from transforms.errors import SegflowError
 from transforms.failpoints import failpoint
 from transforms.ingest.files import (
@@ -116,21 +116,14 @@ def ingest(
             with con.transaction():
                 for files_of_scan in staged:
                     insert_staged(con, files_of_scan, kind, batches, loaded_at)
-                    for result in files_of_scan.results:
-                        con.execute(
-                            "insert into meta.ingest_files values (?, ?, ?, ?, ?, ?, ?, ?)",
-                            [
-                                hashes[result.file],
-                                kind,
-                                result.file,
-                                result.batch,
-                                result.rows_read,
-                                result.rows_loaded,
-                                result.rows_quarantined,
-                                loaded_at,
-                            ],
-                        )
-                        results.append(result)
+                    results += files_of_scan.results
+                record_files(
+                    con,
+                    [r for files_of_scan in staged for r in files_of_scan.results],
+                    hashes,
+                    kind,
+                    loaded_at,
+                )
                 failpoint("ingest:before_commit")
         finally:
             con.execute(f"set TimeZone = {literal(settings.timezone)}")
@@ -140,6 +133,35 @@ def ingest(
             publish_quarantine(con)
             warehouse.publish(con, tables=["ingest_quarantine"])
     return results
+
+
+FILES_PER_STATEMENT = 1000
+
+
+def record_files(
+    con: Session, results: list[FileResult], hashes: dict[str, str], kind: str, loaded_at: datetime
+) -> None:
+    """meta.ingest_files rows for the files of a load, a thousand per statement: a statement is a job
+    on Spark and a round trip on PostgreSQL (whose statements take at most 65535 parameters)."""
+    for first in range(0, len(results), FILES_PER_STATEMENT):
+        chunk = results[first : first + FILES_PER_STATEMENT]
+        con.execute(
+            "insert into meta.ingest_files values " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)),
+            [
+                value
+                for result in chunk
+                for value in (
+                    hashes[result.file],
+                    kind,
+                    result.file,
+                    result.batch,
+                    result.rows_read,
+                    result.rows_loaded,
+                    result.rows_quarantined,
+                    loaded_at,
+                )
+            ],
+        )
 
 
 def ingest_landing(settings: Settings, landing_dir: Path, until_date: str | None = None) -> list[FileResult]:

@@ -1,0 +1,223 @@
+"""The warehouse on Apache Spark (`spark:///PATH`): a local Spark session whose tables live under PATH
+as Parquet folders, with segflow's own catalog beside them.
+
+Every table version is a folder written once and never changed (`tables/<schema>/<table>/<id>`); a
+table is a list of such folders (segments) and its schema. Two catalog files name the current
+versions: `catalog/work.json` (what segflow writes: raw, stg, int, meta and the next published
+tables, pub) and `catalog/published.json` (what readers see). A change is a new folder plus a new
+catalog file renamed over the old one, so:
+- a transaction (several statements) is one rename of work.json, and a crash before it leaves the
+  catalog as it was; DELETE and ALTER write the table's new version beside the old one;
+- publishing is one rename of published.json: the whole set of tables changes at once, and nothing
+  is copied (the next tables are written once, where readers then find them);
+- a reader reads the catalog once and keeps the versions it named; folders no catalog names are
+  deleted `history.delete_replaced_after_minutes` after they were replaced, never under a reader.
+Histories keep a segment per as-of date, so a build rewrites only the dates it builds.
+
+No Hive metastore: its embedded Derby database admits one process at a time, and readers must never
+wait on a build. Landing files are read and typed by DuckDB in process (the same reader, rejects and
+line numbers as the embedded warehouse) and handed to Spark as Parquet.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+from py4j.protocol import Py4JError
+from pyspark.errors import PySparkException
+from pyspark.sql import SparkSession as SparkDriver
+
+from transforms.engines.base import Session, Warehouse
+from transforms.engines.duckdb import scratch_session
+from transforms.engines.spark_session import SparkSQLSession
+from transforms.engines.spark_store import MissingTable, SparkSQLError, Store
+from transforms.errors import SegflowError
+from transforms.failpoints import failpoint
+from transforms.settings import Settings
+from transforms.sql import literal
+
+LOCK_WAIT_SECONDS = float(os.environ.get("SEGFLOW_LOCK_WAIT_SECONDS", "600"))
+LOG_CONFIG = Path(__file__).with_name("spark_log4j2.properties")
+
+
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (SparkSQLError, PySparkException, Py4JError)
+OUT_OF_MEMORY_ERRORS: tuple[type[BaseException], ...] = ()
+MISSING_RELATION_ERRORS: tuple[type[BaseException], ...] = (MissingTable,)
+
+_DRIVERS: dict[str, SparkDriver] = {}
+
+
+def spark_root_from_url(url: str) -> Path:
+    raw = url[len("spark://") :] if url.startswith("spark://") else urlparse(url).path
+    raw = raw.split("?", 1)[0]
+    if not raw.strip("/"):
+        raise SegflowError(f"warehouse URL '{url}': name a folder, e.g. spark:///srv/segflow")
+    return Path(raw).expanduser().resolve()
+
+
+def driver(settings: Settings, root: Path) -> SparkDriver:
+    """The process's Spark session (one JVM per process; settings read when it starts)."""
+    if "local" in _DRIVERS:
+        return _DRIVERS["local"]
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    java_options = f"-Dlog4j2.configurationFile={LOG_CONFIG} -Dderby.system.home={root / '.spark'}"
+    builder = (
+        SparkDriver.builder.appName("segflow")
+        .master(str(settings.get("warehouse.spark_master")))
+        .config("spark.driver.memory", str(settings.get("warehouse.spark_driver_memory")))
+        .config("spark.driver.extraJavaOptions", java_options)
+        .config("spark.sql.shuffle.partitions", str(settings.get("warehouse.spark_shuffle_partitions")))
+        .config("spark.sql.catalogImplementation", "in-memory")
+        .config("spark.sql.warehouse.dir", str(root / ".spark" / "warehouse"))
+        .config("spark.local.dir", str(root / ".spark" / "tmp"))
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.parquet.compression.codec", "zstd")
+        # A table of many segments is listed by the driver, not by a job per read.
+        .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
+    )
+    for name, value in (settings.get("warehouse.spark_conf") or {}).items():
+        builder = builder.config(str(name), str(value))
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    # Stopped before logging shuts down: py4j logs its goodbye from a finalizer otherwise, onto a
+    # closed stream ("--- Logging error ---" at every exit).
+    atexit.register(spark.stop)
+    _DRIVERS["local"] = spark
+    return spark
+
+
+class SparkWarehouse(Warehouse):
+    def __init__(self, settings: Settings):
+        super().__init__(settings)
+        url = settings.warehouse_url
+        if urlparse(url).scheme == "sc":
+            raise SegflowError(
+                f"warehouse URL '{url}': Spark Connect is not served by this version yet; "
+                "use spark:///PATH for a local Spark session"
+            )
+        self.root = spark_root_from_url(url)
+        self.store = Store(self.root)
+
+    @property
+    def location(self) -> str:
+        return f"Spark warehouse {self.root}"
+
+    @property
+    def readers(self) -> str:
+        return f"published tables listed in {self.store.catalog_dir / 'published.json'}"
+
+    @property
+    def files_dir(self) -> Path:
+        chosen = self.settings.get("warehouse.files_dir")
+        return Path(chosen).expanduser().resolve() if chosen else self.root
+
+    def _spark(self) -> SparkDriver:
+        spark = driver(self.settings, self.root).newSession()
+        spark.conf.set("spark.sql.session.timeZone", self.settings.timezone)
+        return spark
+
+    @contextlib.contextmanager
+    def work(self, doing: str = "segflow", outcome: str = "published nothing") -> Iterator[SparkSQLSession]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock = open(self.root / ".writer.lock", "a+")  # noqa: SIM115 (held for the block)
+        try:
+            deadline = time.monotonic() + LOCK_WAIT_SECONDS
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError as exc:
+                    if time.monotonic() > deadline:
+                        raise SegflowError(
+                            f"{self.location}: another segflow command is writing to this warehouse "
+                            f"and did not finish within {LOCK_WAIT_SECONDS:.0f} s"
+                        ) from exc
+                    time.sleep(0.5)
+            session = SparkSQLSession(
+                self._spark(), self.store, self.store.read("work"), writable=True, reader=False
+            )
+            try:
+                yield session
+            finally:
+                session.close()
+        finally:
+            lock.close()
+
+    def staging(self, work: Session) -> contextlib.AbstractContextManager[Session]:
+        """Files are typed in DuckDB in process; hand_over moves the result."""
+        return scratch_session(self.settings, self.files_dir / ".duckdb_tmp")
+
+    def hand_over(self, staging: Session, work: Session, tables: dict[str, str]) -> None:
+        work.scratch.mkdir(parents=True, exist_ok=True)
+        for table, sql in tables.items():
+            path = work.scratch / f"{table}-{uuid.uuid4().hex[:8]}.parquet"
+            staging.execute(f"copy ({sql}) to {literal(str(path))} (format parquet)")
+            work.register_parquet(table, str(path))
+            staging.execute(f"drop table if exists {table}")
+
+    def publish(self, session: Session, tables: list[str] | None = None) -> dict[str, str]:
+        work_tables = {
+            key.split(".", 1)[1]: entry
+            for key, entry in session.catalog["tables"].items()
+            if key.startswith("pub.") and entry["kind"] == "table" and "__" not in key
+        }
+        published = self.store.read("published")["tables"]
+        if tables is None or not published:
+            new = {f"pub.{name}": entry for name, entry in work_tables.items()}
+            modes = {
+                name: "appended" if any("keys" in seg for seg in entry["segments"]) else "built"
+                for name, entry in work_tables.items()
+            }
+        else:
+            new = dict(published)
+            fresh = [table for table in tables if table in work_tables]
+            for table in fresh:
+                new[f"pub.{table}"] = work_tables[table]
+            modes = {key.split(".", 1)[1]: "carried" for key in published}
+            modes.update(dict.fromkeys(fresh, "built"))
+        failpoint("publish:before_swap")
+        self.store.write("published", {"tables": new, "published_at": datetime.now().isoformat()})
+        failpoint("publish:after_swap")
+        minutes = float(self.settings.get("history.delete_replaced_after_minutes"))
+        self.store.collect_garbage(minutes * 60)
+        return dict(sorted(modes.items()))
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[SparkSQLSession]:
+        catalog = self.store.read("published")
+        if not catalog["tables"]:
+            raise SegflowError(
+                f"{self.location}: nothing published yet; run `segflow ingest` and `segflow build` first"
+            )
+        session = SparkSQLSession(self._spark(), self.store, catalog, writable=False, reader=True)
+        try:
+            yield session
+        finally:
+            session.close()
+
+    @contextlib.contextmanager
+    def read_loaded(self, doing: str) -> Iterator[SparkSQLSession]:
+        published = self.store.read("published")
+        if not published["tables"]:
+            raise SegflowError(
+                f"{self.location}: nothing published yet; run `segflow ingest` and `segflow build` first"
+            )
+        work = self.store.read("work")["tables"]
+        tables = {key: entry for key, entry in work.items() if not key.startswith("pub.")}
+        tables.update(published["tables"])
+        session = SparkSQLSession(self._spark(), self.store, {"tables": tables}, writable=False, reader=False)
+        try:
+            yield session
+        finally:
+            session.close()
