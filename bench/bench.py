@@ -63,7 +63,9 @@ def child(code: str, env: dict | None = None) -> dict:
     _, status, usage = os.wait4(process.pid, 0)
     if status != 0:
         raise SystemExit(f"phase failed (status {status}):\n{code}")
-    result = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
+    # The phase's JSON ends its output; DuckDB's progress bar may precede it on the same line.
+    last = out.strip().splitlines()[-1] if out.strip() else ""
+    result = json.loads(last[last.find("{") :]) if "{" in last else {}
     result["wall_seconds"] = round(time.perf_counter() - started, 2)
     result["peak_rss_gb"] = round(usage.ru_maxrss / 1024 / 1024, 2)
     return result
@@ -91,9 +93,16 @@ def main() -> None:
     )
     parser.add_argument(
         "--engine",
-        choices=("duckdb", "postgres"),
+        choices=("duckdb", "postgres", "spark"),
         default="duckdb",
-        help="postgres: the same data on DuckDB and on a local PostgreSQL, side by side (bench/engine_compare.py)",
+        help="postgres or spark: the same data on DuckDB and on a local PostgreSQL or Spark session, side by "
+        "side (bench/engine_compare.py)",
+    )
+    parser.add_argument(
+        "--skip-duckdb", action="store_true", help="with --engine: measure only the other engine"
+    )
+    parser.add_argument(
+        "--landing", help="with --engine: a Parquet landing folder generated before, instead of a new one"
     )
     args = parser.parse_args()
     out = Path(args.out)
@@ -225,15 +234,22 @@ def main() -> None:
 def compare_engines(args: argparse.Namespace, out: Path) -> None:
     from engine_compare import compare  # beside this file
 
-    landing = out / "landing_parquet"
-    code = SETUP.format(root=str(ROOT), url="duckdb:///unused") + (
-        "from transforms.generate import generate\n"
-        f"r = generate(Path({str(landing)!r}), orders={args.orders}, days={args.days}, "
-        "last_day=date(2026, 6, 30), fmt='parquet')\n"
-        "print(json.dumps({'order_rows': r.order_rows}))"
-    )
+    if args.landing:
+        landing = Path(args.landing).resolve()
+        code = SETUP.format(root=str(ROOT), url="duckdb:///unused") + (
+            "import pyarrow.dataset as ds\n"
+            f"print(json.dumps({{'order_rows': ds.dataset({str(landing / 'orders')!r}).count_rows()}}))"
+        )
+    else:
+        landing = out / "landing_parquet"
+        code = SETUP.format(root=str(ROOT), url="duckdb:///unused") + (
+            "from transforms.generate import generate\n"
+            f"r = generate(Path({str(landing)!r}), orders={args.orders}, days={args.days}, "
+            "last_day=date(2026, 6, 30), fmt='parquet')\n"
+            "print(json.dumps({'order_rows': r.order_rows}))"
+        )
     order_rows = child(code)["order_rows"]
-    compare(child, SETUP, ROOT, out, landing, order_rows, AS_OF)
+    compare(child, SETUP, ROOT, out, landing, order_rows, AS_OF, args.engine, args.skip_duckdb)
 
 
 if __name__ == "__main__":

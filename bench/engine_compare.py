@@ -1,10 +1,11 @@
-"""`make bench ENGINE=postgres ORDERS=N`: the same generated Parquet landing ingested and built on
-DuckDB and on a local PostgreSQL, side by side in one run, with one hand-written query of the core
-features timed on each engine as the yardstick (target: the whole build within 10x that query).
+"""`make bench ENGINE=postgres|spark ORDERS=N`: the same generated Parquet landing ingested and built
+on DuckDB and on a local PostgreSQL or a local Spark session, side by side in one run, with one
+hand-written query of the core features timed on each engine as the yardstick (target: the whole
+build within 10x that query).
 
 Per engine and phase: seconds, order rows/s for ingest, each build step's seconds, peak memory of
-the segflow process (ru_maxrss) and of the PostgreSQL server (its processes' resident memory
-sampled every 0.2 s, shared memory counted once).
+the segflow process (ru_maxrss) and of the PostgreSQL server or Spark's JVM (their processes'
+resident memory sampled every 0.2 s, shared memory counted once).
 """
 
 from __future__ import annotations
@@ -48,11 +49,16 @@ select count(*) from (
 
 
 class ServerMemory:
-    """Peak resident memory of a PostgreSQL server's processes while the block runs."""
+    """Peak resident memory of a PostgreSQL server's processes (its postmaster and children), or of
+    this process's descendants when no folder is given (a phase's interpreter and Spark's JVM),
+    while the block runs."""
 
-    def __init__(self, folder: Path):
-        pid_file = folder / "data" / "postmaster.pid"
-        self.postmaster = psutil.Process(int(pid_file.read_text().splitlines()[0]))
+    def __init__(self, folder: Path | None):
+        if folder is None:
+            self.postmaster = psutil.Process()
+        else:
+            pid_file = folder / "data" / "postmaster.pid"
+            self.postmaster = psutil.Process(int(pid_file.read_text().splitlines()[0]))
         self.peak = 0
         self._stop = threading.Event()
 
@@ -83,12 +89,26 @@ class ServerMemory:
         self._thread.join()
 
 
-def compare(child, setup: str, root: Path, out: Path, landing: Path, order_rows: int, as_of: str) -> dict:
-    """Ingest, build and the core query on each engine; `child` runs a phase in its own process."""
+def compare(
+    child,
+    setup: str,
+    root: Path,
+    out: Path,
+    landing: Path,
+    order_rows: int,
+    as_of: str,
+    other: str,
+    skip_duckdb: bool = False,
+) -> dict:
+    """Ingest, build and the core query on DuckDB and `other` (postgres or spark); `child` runs a
+    phase in its own process."""
     pg_folder = out / "postgres"
     results: dict = {}
-    urls = {"duckdb": f"duckdb:///{out / 'wh_compare' / 'segflow.duckdb'}"}
-    urls["postgres"] = local_postgres.start(pg_folder, BENCH_SERVER)
+    urls = {} if skip_duckdb else {"duckdb": f"duckdb:///{out / 'wh_compare' / 'segflow.duckdb'}"}
+    if other == "postgres":
+        urls["postgres"] = local_postgres.start(pg_folder, BENCH_SERVER)
+    else:
+        urls["spark"] = f"spark://{out / 'spark'}"
     try:
         for engine, url in urls.items():
             config = {"SEGFLOW_WAREHOUSE": url}
@@ -117,8 +137,8 @@ def compare(child, setup: str, root: Path, out: Path, landing: Path, order_rows:
                 "print(json.dumps({'seconds': round(time.perf_counter() - t, 2), 'customers': customers}))"
             )
             for phase, code in (("ingest", ingest), ("build", build), ("core_query", core)):
-                if engine == "postgres":
-                    with ServerMemory(pg_folder) as server:
+                if engine != "duckdb":
+                    with ServerMemory(pg_folder if engine == "postgres" else None) as server:
                         phases[phase] = child(code, config)
                     phases[phase]["server_peak_gb"] = round(server.peak / 1e9, 2)
                 else:
@@ -132,7 +152,8 @@ def compare(child, setup: str, root: Path, out: Path, landing: Path, order_rows:
             )
             results[engine] = phases
     finally:
-        local_postgres.stop(pg_folder)
+        if other == "postgres":
+            local_postgres.stop(pg_folder)
     (out / "engines.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     print(table(results))
     return results
@@ -143,12 +164,12 @@ def table(results: dict) -> str:
     rows = [("ingest seconds", lambda r: r["ingest"]["seconds"])]
     rows.append(("ingest order rows/s", lambda r: r["ingest"]["order_rows_per_second"]))
     rows.append(("ingest peak segflow GB", lambda r: r["ingest"]["peak_rss_gb"]))
-    rows.append(("ingest peak server GB", lambda r: r["ingest"].get("server_peak_gb", "")))
+    rows.append(("ingest peak server/JVM GB", lambda r: r["ingest"].get("server_peak_gb", "")))
     for step in results[engines[0]]["build"]["steps_seconds"]:
         rows.append((f"build: {step} s", lambda r, step=step: r["build"]["steps_seconds"][step]))
     rows.append(("build seconds", lambda r: r["build"]["seconds"]))
     rows.append(("build peak segflow GB", lambda r: r["build"]["peak_rss_gb"]))
-    rows.append(("build peak server GB", lambda r: r["build"].get("server_peak_gb", "")))
+    rows.append(("build peak server/JVM GB", lambda r: r["build"].get("server_peak_gb", "")))
     rows.append(("core features query s", lambda r: r["core_query"]["seconds"]))
     rows.append(("build / core query", lambda r: r["build_over_core_query"]))
     lines = ["| | " + " | ".join(engines) + " |", "|---|" + "---:|" * len(engines)]
