@@ -8,6 +8,7 @@ answers these with its driver; no module outside this package imports a driver.
 from __future__ import annotations
 
 import contextlib
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,8 +17,19 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from transforms.errors import SegflowError
 from transforms.settings import Settings
 from transforms.sql import literal, render_refs
+
+# How long a writing command waits for another to finish before it gives up.
+LOCK_WAIT_SECONDS = float(os.environ.get("SEGFLOW_LOCK_WAIT_SECONDS", "600"))
+
+
+def another_writer(location: str) -> SegflowError:
+    return SegflowError(
+        f"{location}: another segflow command is writing to this warehouse "
+        f"and did not finish within {LOCK_WAIT_SECONDS:.0f} s"
+    )
 
 
 class Rows:

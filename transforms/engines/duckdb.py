@@ -24,7 +24,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from transforms.engines.base import Session, Warehouse
+from transforms.engines.base import LOCK_WAIT_SECONDS, Session, Warehouse, another_writer
 from transforms.engines.duckdb_ge import ge_connection
 from transforms.engines.duckdb_history import delete_unlisted, listed_tables, replace_keys
 from transforms.errors import SegflowError
@@ -34,7 +34,6 @@ from transforms.sql import literal
 from transforms.table_docs import comment_statements
 
 SCHEMAS = ("raw", "stg", "int", "meta")
-LOCK_WAIT_SECONDS = float(os.environ.get("SEGFLOW_LOCK_WAIT_SECONDS", "600"))
 
 
 def duckdb_path_from_url(url: str) -> Path:
@@ -248,10 +247,7 @@ class DuckDBWarehouse(Warehouse):
                         f"{self.work_path}: cannot be opened ({str(exc).splitlines()[0]})"
                     ) from exc
                 if time.monotonic() > deadline:
-                    raise SegflowError(
-                        f"{self.work_path}: another segflow command is writing to this warehouse "
-                        f"and did not finish within {LOCK_WAIT_SECONDS:.0f} s"
-                    ) from exc
+                    raise another_writer(str(self.work_path)) from exc
                 time.sleep(0.5)
         try:
             con.execute(f"set TimeZone = '{self.settings.timezone}'")

@@ -15,7 +15,8 @@ catalog file renamed over the old one, so:
 Histories keep a segment per as-of date, so a build rewrites only the dates it builds.
 
 No Hive metastore: its embedded Derby database admits one process at a time, and readers must never
-wait on a build. Landing files are read and typed by DuckDB in process (the same reader, rejects and
+wait on a build. For Spark SQL readers each publish also writes `catalog/published.sql`, the views of
+database `segflow` over the versions just published (see published_views_sql). Landing files are read and typed by DuckDB in process (the same reader, rejects and
 line numbers as the embedded warehouse) and handed to Spark as Parquet.
 """
 
@@ -33,20 +34,20 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
+import pyarrow.parquet as pq
 from py4j.protocol import Py4JError
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession as SparkDriver
 
-from transforms.engines.base import Session, Warehouse
+from transforms.engines.base import LOCK_WAIT_SECONDS, Session, Warehouse, another_writer
 from transforms.engines.duckdb import scratch_session
 from transforms.engines.spark_session import SparkSQLSession
-from transforms.engines.spark_store import MissingTable, SparkSQLError, Store
+from transforms.engines.spark_store import MissingTable, SparkSQLError, Store, struct
 from transforms.errors import SegflowError
 from transforms.failpoints import failpoint
 from transforms.settings import Settings
 from transforms.sql import literal
 
-LOCK_WAIT_SECONDS = float(os.environ.get("SEGFLOW_LOCK_WAIT_SECONDS", "600"))
 LOG_CONFIG = Path(__file__).with_name("spark_log4j2.properties")
 
 
@@ -97,6 +98,40 @@ def driver(settings: Settings, root: Path) -> SparkDriver:
     return spark
 
 
+def published_views_sql(store: Store, tables: dict) -> str:
+    """Spark SQL that makes database `segflow` name the published tables: one view per table over
+    its version's Parquet folders. A reader runs it in any Spark session (`spark-sql -f`, or
+    statement by statement); the views keep reading those versions until they are replaced and
+    deleted, so a reader runs the file again after each publish."""
+    statements = ["CREATE DATABASE IF NOT EXISTS segflow"]
+    for key, entry in sorted(tables.items()):
+        fields = struct(entry["schema"]).fields
+        parts = []
+        for segment in entry["segments"]:
+            folder = Path(store.path(segment["path"]))
+            files = sorted(folder.glob("*.parquet"))
+            if not files:
+                continue
+            present = set(pq.read_schema(files[0]).names)  # a segment written before an added column
+            columns = ", ".join(
+                f"CAST({f'`{field.name}`' if field.name in present else 'NULL'} AS "
+                f"{field.dataType.simpleString()}) AS `{field.name}`"
+                for field in fields
+            )
+            parts.append(f"SELECT {columns} FROM parquet.`{folder}`")
+        if not parts:
+            columns = ", ".join(f"CAST(NULL AS {f.dataType.simpleString()}) AS `{f.name}`" for f in fields)
+            parts.append(f"SELECT {columns} WHERE false")
+        name = key.split(".", 1)[1]
+        statements.append(f"CREATE OR REPLACE VIEW segflow.`{name}` AS\n" + "\nUNION ALL\n".join(parts))
+    header = (
+        "-- The tables segflow published (catalog/published.json) as database segflow, for Spark SQL:\n"
+        "-- spark-sql -f published.sql, or each statement through spark.sql(). Run it again after each\n"
+        "-- publish: replaced versions are deleted history.delete_replaced_after_minutes later.\n"
+    )
+    return header + ";\n\n".join(statements) + ";\n"
+
+
 class SparkWarehouse(Warehouse):
     def __init__(self, settings: Settings):
         super().__init__(settings)
@@ -139,10 +174,7 @@ class SparkWarehouse(Warehouse):
                     break
                 except BlockingIOError as exc:
                     if time.monotonic() > deadline:
-                        raise SegflowError(
-                            f"{self.location}: another segflow command is writing to this warehouse "
-                            f"and did not finish within {LOCK_WAIT_SECONDS:.0f} s"
-                        ) from exc
+                        raise another_writer(self.location) from exc
                     time.sleep(0.5)
             session = SparkSQLSession(
                 self._spark(), self.store, self.store.read("work"), writable=True, reader=False
@@ -189,6 +221,7 @@ class SparkWarehouse(Warehouse):
         failpoint("publish:before_swap")
         self.store.write("published", {"tables": new, "published_at": datetime.now().isoformat()})
         failpoint("publish:after_swap")
+        self.store.replace_file("published.sql", published_views_sql(self.store, new))
         minutes = float(self.settings.get("history.delete_replaced_after_minutes"))
         self.store.collect_garbage(minutes * 60)
         return dict(sorted(modes.items()))

@@ -156,6 +156,8 @@ class SparkSQLSession(Session):
             return None
         if table.db in SCHEMAS:
             return f"{table.db}.{table.name}"
+        if table.db == "segflow" and self.reader:  # the published database, as Spark SQL readers name it
+            return f"pub.{table.name}"
         if not table.db and self.reader and table.name not in ctes and table.name not in self.temps:
             if f"pub.{table.name}" in self.catalog["tables"]:
                 return f"pub.{table.name}"

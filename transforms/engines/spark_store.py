@@ -34,13 +34,17 @@ class Store:
             return {"tables": {}}
 
     def write(self, name: str, catalog: dict) -> None:
+        self.replace_file(f"{name}.json", json.dumps(catalog, ensure_ascii=False, sort_keys=True))
+
+    def replace_file(self, name: str, text: str) -> None:
+        """A file of the catalog folder replaced whole: a reader sees the old one or the new one."""
         self.catalog_dir.mkdir(parents=True, exist_ok=True)
-        partial = self.catalog_dir / f".{name}.json.{os.getpid()}.partial"
+        partial = self.catalog_dir / f".{name}.{os.getpid()}.partial"
         with open(partial, "w", encoding="utf-8") as handle:
-            json.dump(catalog, handle, ensure_ascii=False, sort_keys=True)
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(partial, self.catalog_dir / f"{name}.json")
+        os.replace(partial, self.catalog_dir / name)
         directory = os.open(self.catalog_dir, os.O_RDONLY)
         try:
             os.fsync(directory)
