@@ -64,8 +64,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check transforms dags plugins tests bench
 	$(BIN)/sqlfluff lint sql --disable-progress-bar --nocolor
 
+# Test files in TEST_WORKERS processes (pytest-xdist): most of the suite's time is spent waiting on
+# servers, Airflow and Spark, not on the two cores.
+TEST_WORKERS ?= 3
 test: $(STAMP) system-deps lint
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 # Benchmarks, not tests: N orders raw -> features and the pandas reference side by side.
 # ENGINE=postgres or ENGINE=spark: the same data on DuckDB and a local PostgreSQL or Spark session

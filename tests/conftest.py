@@ -6,9 +6,13 @@ import itertools
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,6 +24,85 @@ from transforms.settings import Settings
 FIXTURES = Path(__file__).parent / "fixtures"
 # A BI tool reading in a loop during builds, run as its own process (tests/bi_reader.py).
 BI_READER = str(Path(__file__).parent / "bi_reader.py")
+
+
+# Spark at the size of these tests: two local cores, and no code generation (it compiles each query
+# for longer than the query runs on a few thousand rows).
+SPARK_TEST_SETTINGS = {
+    "warehouse": {
+        "spark_master": "local[2]",
+        "spark_shuffle_partitions": 2,
+        "spark_conf": {
+            "spark.sql.codegen.wholeStage": "false",
+            "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+        },
+    }
+}
+
+
+# `make demo-spark` run once per session, in the background from the first test that asks: the demo
+# test asserts what a user sees, the engine comparison and the Spark fault tests reuse its warehouse
+# (a Spark build costs minutes whatever its size, and DuckDB and PostgreSQL build meanwhile).
+SPARK_DEMO_ORDERS = 1500
+
+
+@dataclass
+class SparkDemo:
+    folder: Path  # DEMO_DIR: landing files under data/landing, the report under reports/
+    settings: Settings
+    process: subprocess.Popen
+    _done: subprocess.CompletedProcess | None = None
+
+    def landing(self) -> Path:
+        """The demo's landing folder, once the demo has generated it (its step 2 has begun)."""
+        deadline = time.monotonic() + 600
+        while "2/5 " not in (self.folder / "demo.out").read_text(encoding="utf-8"):
+            if self.process.poll() is not None:
+                self.finished()  # it ended early: its output says why
+            assert time.monotonic() < deadline, "the Spark demo generated no landing files in 10 minutes"
+            time.sleep(0.5)
+        return self.folder / "data" / "landing"
+
+    def finished(self) -> subprocess.CompletedProcess:
+        """The demo's run once it ended (it must have succeeded)."""
+        if self._done is None:
+            returncode = self.process.wait(timeout=1800)
+            self._done = subprocess.CompletedProcess(
+                self.process.args,
+                returncode,
+                (self.folder / "demo.out").read_text(encoding="utf-8"),
+                (self.folder / "demo.err").read_text(encoding="utf-8"),
+            )
+        assert self._done.returncode == 0, self._done.stdout[-3000:] + self._done.stderr[-3000:]
+        return self._done
+
+
+@pytest.fixture(scope="session")
+def spark_demo(tmp_path_factory) -> Iterator[SparkDemo]:
+    folder = tmp_path_factory.mktemp("spark_demo")
+    config = write_config(folder / "config", SPARK_TEST_SETTINGS)
+    env = {key: value for key, value in os.environ.items() if key != "SEGFLOW_WAREHOUSE"}
+    env["SEGFLOW_CONFIG"] = str(config)
+    env["PYTHONUNBUFFERED"] = "1"  # its progress lines reach demo.out as they are printed
+    command = [
+        "make",
+        "--no-print-directory",
+        "demo-spark",
+        f"DEMO_ORDERS={SPARK_DEMO_ORDERS}",
+        f"DEMO_DIR={folder}",
+        f"SPARK_DIR={folder / 'spark'}",
+    ]
+    with open(folder / "demo.out", "w") as out, open(folder / "demo.err", "w") as err:
+        process = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=err, text=True, start_new_session=True
+        )
+    demo = SparkDemo(folder, Settings.load(config, f"spark:///{folder / 'spark'}"), process)
+    try:
+        yield demo
+    finally:
+        if process.poll() is None:  # the session ended early: the demo and what it started go too
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def write_config(folder: Path, settings_overrides: dict | None = None) -> Path:
@@ -205,3 +288,9 @@ def kill_builds_then_retry(
     retried = cli(settings, "build", "--as-of", as_of.isoformat())
     assert retried.returncode == 0, retried.stderr
     return retried
+
+
+def pytest_collection_modifyitems(items):
+    """The engine comparison first: it waits on the Spark demo, the suite's longest chain, which
+    then runs beside the other files (make test runs files in parallel)."""
+    items.sort(key=lambda item: item.path.name != "test_engines.py")

@@ -4,8 +4,13 @@ merged identities, junk identifiers) built as of two dates."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
+import os
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -13,18 +18,20 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import cli, published_rows
-from tests.published import published_tables, table_rows
-from transforms.build import build
+from tests.dags.test_make_demo import assert_demo_published
+from tests.published import RUN_COLUMNS, published_tables, table_rows
+from transforms import PROJECT_ROOT
+from transforms.build import build, run_step
 from transforms.engines import open_warehouse
 from transforms.errors import SegflowError
-from transforms.generate import generate
-from transforms.ingest import ingest_landing
+from transforms.ingest import ingest_landing, summarize
 from transforms.settings import Settings
 from transforms.sql import literal
 
 pytestmark = pytest.mark.postgres
 
-D1, D2 = date(2026, 6, 1), date(2026, 6, 15)
+# The demo's load and builds (transforms/demo.py): what tests/conftest.py's spark_demo ran.
+LOADED_UNTIL, D1, D2 = date(2026, 6, 30), date(2026, 6, 1), date(2026, 7, 1)
 CONTRACT_TABLES = {
     "customer_features",
     "customer_monthly_spend",
@@ -62,7 +69,8 @@ CONSTRUCTS = [
 
 
 @pytest.fixture(scope="module")
-def engines(tmp_path_factory, postgres_server) -> dict[str, Settings]:
+def engines(tmp_path_factory, postgres_server, spark_demo) -> dict[str, Settings]:
+    """The warehouses the pipeline is compared on; Spark's is the demo's (tests/conftest.py)."""
     from tests.conftest import write_config
 
     folder = tmp_path_factory.mktemp("engines")
@@ -70,21 +78,29 @@ def engines(tmp_path_factory, postgres_server) -> dict[str, Settings]:
     return {
         "duckdb": Settings.load(config, f"duckdb:///{folder / 'wh' / 'segflow.duckdb'}"),
         "postgres": Settings.load(config, postgres_server()),
+        "spark": spark_demo.settings,
     }
 
 
+@pytest.fixture(scope="module")
+def sessions(engines, tmp_path_factory) -> dict[str, Settings]:
+    """For single statements: on Spark a warehouse of its own, since the demo's may be building."""
+    folder = tmp_path_factory.mktemp("spark_statements")
+    return {**engines, "spark": Settings.load(engines["spark"].config_dir, f"spark:///{folder}")}
+
+
 @pytest.mark.parametrize(("sql", "expected"), CONSTRUCTS, ids=[sql for sql, _ in CONSTRUCTS])
-def test_constructs_that_change_meaning_give_the_same_answer_on_every_engine(engines, sql, expected):
-    for engine, settings in engines.items():
+def test_constructs_that_change_meaning_give_the_same_answer_on_every_engine(sessions, sql, expected):
+    for engine, settings in sessions.items():
         with open_warehouse(settings).work() as con:
             value = con.scalar(sql)
         assert (float(value) if isinstance(expected, float) else value) == expected, engine
 
 
-def test_holdout_buckets_are_the_same_on_every_engine(engines):
+def test_holdout_buckets_are_the_same_on_every_engine(sessions):
     values = ["spring_sale:00388d50ff6eb5b2", "pack:abc", "会员日:1"]
     expected = [int.from_bytes(hashlib.md5(v.encode()).digest(), "little") % 10000 for v in values]
-    for engine, settings in engines.items():
+    for engine, settings in sessions.items():
         with open_warehouse(settings).work() as con:
             buckets = [con.scalar(f"select {con.hash_bucket(literal(v), 10000)}") for v in values]
         assert buckets == expected, engine
@@ -95,38 +111,78 @@ def test_a_semi_join_is_refused_where_it_would_change_meaning(engines):
         con.execute("select 1 from (select 1 as a) as x anti join (select 2 as a) as y using (a)")
 
 
-@pytest.fixture(scope="module")
-def landing(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("engines_landing")
-    generate(folder, orders=4_000, days=90, last_day=D2, seed=11)
-    return folder
+def run_step_in_a_process(settings: Settings, as_of: date, step: str, failpoint: str) -> None:
+    """One step as an Airflow task runs it (transforms.pipeline), in a process killed at `failpoint`."""
+    env = {**os.environ, "SEGFLOW_FAILPOINT": failpoint}
+    code = (
+        "import datetime; from transforms.settings import Settings; "
+        f"from transforms.pipeline import run_step_for_run; run_step_for_run(Settings.load("
+        f"{str(settings.config_dir)!r}, {settings.warehouse_url!r}), datetime.date.fromisoformat("
+        f"{as_of.isoformat()!r}), {step!r})"
+    )
+    killed = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert killed.returncode == 137, killed.stderr[-2000:]
 
 
 @pytest.fixture(scope="module")
-def built(engines, landing) -> dict:
-    """Each engine's published tables as of D1 and then D2, from the same landing files."""
+def built(engines, spark_demo) -> dict:
+    """Each engine's published tables as of D1 and then D2 (D2 only on Spark: its D1 tables were
+    replaced during the demo; their history rows are compared), from the demo's landing files and
+    in the demo's order: one load, then a build as of each date.
+
+    On Spark (whose fault tests these are; DuckDB and PostgreSQL have suites of their own) the D2
+    publish is run again in a process killed mid-publish, after every table is written: readers
+    still see the tables whole, and the retry's tables are compared with the other engines'."""
+    landing = spark_demo.landing()  # DuckDB and PostgreSQL build while the demo runs on Spark
     tables = {}
-    for engine, settings in engines.items():
-        ingest_landing(settings, landing, until_date=D1.isoformat())
+    for engine in ("duckdb", "postgres"):
+        settings = engines[engine]
+        ingest_landing(settings, landing, until_date=LOADED_UNTIL.isoformat())
         build(settings, D1)
         first = published_tables(settings)
-        ingest_landing(settings, landing)
         build(settings, D2)
         tables[engine] = (first, published_tables(settings))
+    spark_demo.finished()
+    spark = engines["spark"]
+    # Exactly once per file: a second load of the same folder adds nothing.
+    reloaded = ingest_landing(spark, landing, until_date=LOADED_UNTIL.isoformat())
+    assert reloaded and {result.status for result in reloaded} == {"skipped"}, summarize(reloaded)
+    by_the_demo = published_tables(spark)
+    run_step_in_a_process(spark, D2, "publish", failpoint="publish:before_swap")
+    assert published_tables(spark) == by_the_demo
+    run_step(spark, D2, "publish")  # the task's retry
+    tables["spark"] = (None, published_tables(spark))
+    assert tables["spark"][1] == by_the_demo
     return tables
 
 
 @pytest.mark.slow
-def test_the_same_data_builds_the_same_published_tables_on_every_engine(built):
-    for as_of, duck, postgres in zip((D1, D2), built["duckdb"], built["postgres"], strict=True):
+@pytest.mark.parametrize("engine", ["postgres", "spark"])
+def test_the_same_data_builds_the_same_published_tables_on_every_engine(built, engine):
+    for as_of, duck, other in zip((D1, D2), built["duckdb"], built[engine], strict=True):
+        if other is None:
+            continue  # Spark's D1 tables: replaced during the demo
         assert CONTRACT_TABLES <= set(duck)
-        assert sorted(duck) == sorted(postgres), as_of
+        assert sorted(duck) == sorted(other), as_of
         for table in duck:
-            assert duck[table][0] == postgres[table][0], f"{table} columns as of {as_of}"
+            assert duck[table][0] == other[table][0], f"{table} columns as of {as_of}"
             if as_of == D2 and table in CONTRACT_TABLES:
                 assert duck[table][1], f"{table} is empty: the comparison would prove nothing"
-            differing = sorted(set(duck[table][1]) ^ set(postgres[table][1]))[:3]
-            assert duck[table][1] == postgres[table][1], f"{table} as of {as_of} differs: {differing}"
+            differing = sorted(set(duck[table][1]) ^ set(other[table][1]))[:3]
+            assert duck[table][1] == other[table][1], f"{table} as of {as_of} differs: {differing}"
+
+
+def in_process(settings: Settings, *args: str) -> str:
+    """A segflow command run by this process's CLI entry point; its standard output."""
+    from transforms.cli import main
+
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()) as out:
+        patch.setenv("SEGFLOW_WAREHOUSE", settings.warehouse_url)
+        patch.setenv("SEGFLOW_CONFIG", str(settings.config_dir))
+        assert main(list(args)) == 0, args
+    return out.getvalue()
 
 
 @pytest.mark.slow
@@ -144,6 +200,8 @@ def test_every_command_gives_the_same_output_on_every_engine(engines, built, tmp
         out = tmp_path / engine
 
         def run(*args: str, _settings=settings, _engine=engine) -> str:
+            if _engine == "spark":  # in this process: a JVM per command would cost minutes here
+                return in_process(_settings, "--json", *args)
             done = cli(_settings, "--json", *args)
             assert done.returncode == 0, (_engine, args, done.stderr[-2000:])
             return done.stdout
@@ -176,8 +234,9 @@ def test_every_command_gives_the_same_output_on_every_engine(engines, built, tmp
         outputs[engine]["dump"] = table_rows(outputs[engine]["dump"])
     assert outputs["duckdb"]["counts"][0][0] > 0
     assert len(outputs["duckdb"]["whois"]["identifiers"]) > 1 and outputs["duckdb"]["whois"]["records"] > 1
-    for key in outputs["duckdb"]:
-        assert outputs["duckdb"][key] == outputs["postgres"][key], key
+    for engine in ("postgres", "spark"):
+        for key in outputs["duckdb"]:
+            assert outputs["duckdb"][key] == outputs[engine][key], (engine, key)
 
 
 @pytest.mark.slow
@@ -196,3 +255,36 @@ def test_published_tables_carry_the_same_comments_for_bi_tools(engines, built):
         ).fetchall()
     assert dict(comments["duckdb"])["customer_features"] == "one row per customer_key"
     assert comments["duckdb"] == comments["postgres"]
+
+
+def test_spark_sql_readers_find_the_published_tables_in_database_segflow(engines, built):
+    """What a Spark user runs: catalog/published.sql in a session of their own, then segflow.<table>."""
+    from transforms.engines.spark import driver, spark_root_from_url
+
+    settings = engines["spark"]
+    root = spark_root_from_url(settings.warehouse_url)
+    spark = driver(settings, root).newSession()
+    script = (root / "catalog" / "published.sql").read_text(encoding="utf-8")
+    for statement in script.split(";\n"):
+        if statement.strip():
+            spark.sql(statement)
+    published = built["spark"][1]
+    assert CONTRACT_TABLES <= set(published)
+    for name, (columns, rows) in published.items():
+        table = spark.sql(f"select * from segflow.{name}").toArrow()
+        assert [c for c in table.column_names if c not in RUN_COLUMNS] == columns, name
+        assert table_rows(table) == rows, name
+    # segflow's own readers take the same names.
+    assert published_rows(settings, "select count(*) from segflow.customer_features") == [
+        (len(published["customer_features"][1]),)
+    ]
+
+
+@pytest.mark.slow
+def test_make_demo_spark_runs_the_demo_on_a_local_spark_session(spark_demo):
+    # The run itself is the session's spark_demo fixture (tests/conftest.py), as a user types it; last
+    # in this file, so that DuckDB and PostgreSQL build while it runs.
+    root, done = spark_demo.folder / "spark", spark_demo.finished()
+    assert f"SEGFLOW_WAREHOUSE=spark://{root}" in done.stdout
+    assert_demo_published(spark_demo.settings, spark_demo.folder, done.stdout)
+    assert (root / "catalog" / "published.json").exists()

@@ -1,5 +1,6 @@
-"""`make demo` and `make demo-postgres` as a user runs them: sample data through Airflow into the
-warehouse, with a report, on a folder of the test's own (DEMO_DIR) and fewer orders."""
+"""`make demo` and `make demo-postgres` as a user runs them: sample data through Airflow into the warehouse, with a
+report, on a folder of the test's own (DEMO_DIR) and fewer orders. `make demo-spark`: tests/test_engines.py, whose
+engine comparison reuses its warehouse."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def _make(target: str, folder: Path, env: dict, **variables: str) -> subprocess.
     )
 
 
-def _assert_demo_published(settings: Settings, folder: Path, output: str) -> None:
+def assert_demo_published(settings: Settings, folder: Path, output: str) -> None:
     assert "5/5 done" in output, output[-3000:]
     assert (folder / "reports" / "segflow_report.html").exists()
     with open_warehouse(settings).read() as con:
@@ -48,7 +49,7 @@ def test_make_demo(tmp_path):
     url = f"duckdb:///{tmp_path / 'warehouse' / 'segflow.duckdb'}"
     done = _make("demo", tmp_path, {**os.environ, "SEGFLOW_WAREHOUSE": url})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    _assert_demo_published(Settings.load(warehouse_url=url), tmp_path, done.stdout)
+    assert_demo_published(Settings.load(warehouse_url=url), tmp_path, done.stdout)
 
 
 @pytest.mark.postgres
@@ -69,7 +70,7 @@ def test_make_demo_postgres_starts_a_local_server_runs_the_demo_and_stops_it(pos
     url = local_postgres.start(folder / "pg")  # what `make postgres-up` does
     try:
         assert url in done.stdout  # the same URL as during the demo
-        _assert_demo_published(Settings.load(config, url), folder, done.stdout)
+        assert_demo_published(Settings.load(config, url), folder, done.stdout)
         assert (folder / "files" / "data_docs" / "index.html").exists()
     finally:
         local_postgres.stop(folder / "pg")
