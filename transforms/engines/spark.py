@@ -150,7 +150,7 @@ class SparkWarehouse(Warehouse):
 
     @property
     def readers(self) -> str:
-        return f"published tables listed in {self.store.catalog_dir / 'published.json'}"
+        return f"Spark SQL: run {self.store.catalog_dir / 'published.sql'}, then read database segflow"
 
     @property
     def files_dir(self) -> Path:
