@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-postgres demo-spark postgres-up postgres-down test lint bench airflow install system-deps browser-deps postgres-deps clean
+.PHONY: demo demo-postgres demo-spark postgres-up postgres-down spark-connect-up spark-connect-down test lint bench airflow install system-deps browser-deps postgres-deps clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,17 @@ demo-spark: $(STAMP)
 	@command -v java >/dev/null || { echo "make demo-spark needs Java 17 (Debian/Ubuntu: apt-get install openjdk-17-jre-headless)"; exit 1; }
 	SEGFLOW_WAREHOUSE=spark://$(abspath $(SPARK_DIR)) $(BIN)/segflow demo --orders $(DEMO_ORDERS) --dir $(DEMO_DIR)
 
+# A Spark Connect server on this machine (the pinned pyspark's, local[2], 127.0.0.1 only) to try
+# `sc://` without a cluster; its pid, port and log in $(SPARK_CONNECT_DIR).
+SPARK_CONNECT_DIR ?= warehouse/spark-connect
+SPARK_CONNECT := $(BIN)/python -m transforms.engines.local_spark_connect
+spark-connect-up: $(STAMP)
+	@command -v java >/dev/null || { echo "a Spark Connect server needs Java 17 (Debian/Ubuntu: apt-get install openjdk-17-jre-headless)"; exit 1; }
+	@url=$$($(SPARK_CONNECT) start $(SPARK_CONNECT_DIR)) && echo "SEGFLOW_WAREHOUSE=$$url"
+
+spark-connect-down: $(STAMP)
+	@$(SPARK_CONNECT) stop $(SPARK_CONNECT_DIR)
+
 lint: $(STAMP)
 	$(BIN)/ruff check transforms dags plugins tests bench
 	$(BIN)/ruff format --check transforms dags plugins tests bench
@@ -83,5 +94,5 @@ AIRFLOW_PORT ?= 8080
 airflow: $(STAMP)
 	$(BIN)/segflow airflow --port $(AIRFLOW_PORT) $(if $(AIRFLOW_HOME_DIR),--home $(AIRFLOW_HOME_DIR))
 
-clean: postgres-down
+clean: postgres-down spark-connect-down
 	rm -rf warehouse data airflow_home exports reports

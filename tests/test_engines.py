@@ -4,9 +4,7 @@ merged identities, junk identifiers) built as of two dates."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
 import os
 import subprocess
@@ -174,20 +172,26 @@ def test_the_same_data_builds_the_same_published_tables_on_every_engine(built, e
             assert duck[table][1] == other[table][1], f"{table} as of {as_of} differs: {differing}"
 
 
-def in_process(settings: Settings, *args: str) -> str:
-    """A segflow command run by this process's CLI entry point; its standard output."""
-    from transforms.cli import main
+@pytest.fixture(scope="module")
+def spark_connect_settings(engines, spark_connect, tmp_path_factory) -> Settings:
+    """The demo's Spark warehouse through a Spark Connect server (as on a cluster): the same folder
+    as warehouse.spark_path."""
+    from tests.conftest import SPARK_TEST_SETTINGS, write_config
+    from transforms.engines.spark import spark_root_from_url
 
-    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()) as out:
-        patch.setenv("SEGFLOW_WAREHOUSE", settings.warehouse_url)
-        patch.setenv("SEGFLOW_CONFIG", str(settings.config_dir))
-        assert main(list(args)) == 0, args
-    return out.getvalue()
+    root = spark_root_from_url(engines["spark"].warehouse_url)
+    overrides = {"warehouse": {**SPARK_TEST_SETTINGS["warehouse"], "spark_path": str(root)}}
+    config = write_config(tmp_path_factory.mktemp("spark_connect_config"), overrides)
+    return Settings.load(config, spark_connect)
 
 
 @pytest.mark.slow
-def test_every_command_gives_the_same_output_on_every_engine(engines, built, tmp_path):
-    """What a user types, through the CLI, on each engine: the same files and the same answers."""
+def test_every_command_gives_the_same_output_on_every_engine(
+    engines, built, spark_connect_settings, tmp_path
+):
+    """What a user types, through the CLI, on each engine: the same files and the same answers. Spark's
+    commands reach the demo's warehouse through a Spark Connect server, as on a cluster (a local
+    session's commands run in the demo and the tests above)."""
     outputs = {}
     # whois on the customer with the most identifiers, asked by its earliest one: a long path.
     (asked,) = published_rows(
@@ -196,12 +200,10 @@ def test_every_command_gives_the_same_output_on_every_engine(engines, built, tmp
         "customer_identifiers group by customer_key order by count(*) desc, customer_key limit 1) "
         "order by first_seen_at, id_type, id_value limit 1",
     )
-    for engine, settings in engines.items():
+    for engine, settings in {**engines, "spark": spark_connect_settings}.items():
         out = tmp_path / engine
 
         def run(*args: str, _settings=settings, _engine=engine) -> str:
-            if _engine == "spark":  # in this process: a JVM per command would cost minutes here
-                return in_process(_settings, "--json", *args)
             done = cli(_settings, "--json", *args)
             assert done.returncode == 0, (_engine, args, done.stderr[-2000:])
             return done.stdout
@@ -278,6 +280,26 @@ def test_spark_sql_readers_find_the_published_tables_in_database_segflow(engines
     assert published_rows(settings, "select count(*) from segflow.customer_features") == [
         (len(published["customer_features"][1]),)
     ]
+    # BI tools show the same table and column comments as on DuckDB.
+    with open_warehouse(engines["duckdb"]).read() as con:
+        duckdb_comments = con.execute(
+            "select table_name, column_name, comment from duckdb_columns() where database_name = 'pub' "
+            "and schema_name = 'main' union all select table_name, null, comment from duckdb_tables() "
+            "where database_name = 'pub' and schema_name = 'main' union all select view_name, null, comment "
+            "from duckdb_views() where database_name = 'pub' and schema_name = 'main'"
+        ).fetchall()
+    spark_comments = [
+        (name, column.name, column.description or None)
+        for name in published
+        for column in spark.catalog.listColumns(f"segflow.{name}")
+    ] + [(name, None, spark.catalog.getTable(f"segflow.{name}").description) for name in published]
+
+    def in_order(comments):
+        return sorted(((t, c or "", text) for t, c, text in comments if c not in RUN_COLUMNS), key=repr)
+
+    expected = in_order(row for row in duckdb_comments if row[0] in published)
+    assert ("customer_features", "", "one row per customer_key") in expected
+    assert in_order(spark_comments) == expected
 
 
 @pytest.mark.slow

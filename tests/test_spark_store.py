@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
+import sys
 import time
 
+from tests.conftest import write_config
 from transforms.engines.spark_store import Store
 
 
@@ -53,3 +56,40 @@ def test_temp_tables_of_killed_sessions_are_removed(tmp_path):
     (store.scratch_dir / f"{os.getpid()}-abcd1234" / "stg_x").mkdir(parents=True)
     store.collect_garbage(keep_seconds=3600)
     assert [p.name for p in store.scratch_dir.iterdir()] == [f"{os.getpid()}-abcd1234"]
+
+
+def test_a_spark_connect_url_says_what_is_missing_in_one_line(tmp_path):
+    """sc://HOST:PORT needs the shared folder, and a server that answers; neither waits for minutes."""
+    folder = write_config(tmp_path / "config", {})
+    without_path = subprocess.run(
+        [sys.executable, "-m", "transforms.cli", "tags", "report"],
+        env={**os.environ, "SEGFLOW_WAREHOUSE": "sc://127.0.0.1:15002", "SEGFLOW_CONFIG": str(folder)},
+        capture_output=True,
+        text=True,
+    )
+    assert without_path.returncode == 1
+    assert without_path.stderr.strip().splitlines() == [
+        f"segflow: warehouse URL 'sc://127.0.0.1:15002' needs warehouse.spark_path in {folder / 'settings.yml'}: "
+        "the folder where segflow keeps its tables, seen at the same path by the Spark Connect server and by "
+        "this machine"
+    ]
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    write_config(folder, {"warehouse": {"spark_path": str(tmp_path / "shared")}})
+    started = time.monotonic()
+    unreachable = subprocess.run(
+        [sys.executable, "-m", "transforms.cli", "build", "--as-of", "2026-07-01"],
+        env={
+            **os.environ,
+            "SEGFLOW_WAREHOUSE": f"sc://127.0.0.1:{port}/;token=secret",
+            "SEGFLOW_CONFIG": str(folder),
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert time.monotonic() - started < 30
+    assert unreachable.returncode == 1
+    (line,) = unreachable.stderr.strip().splitlines()
+    assert line.startswith(f"segflow: could not reach the Spark Connect server at sc://127.0.0.1:{port} (")
+    assert "secret" not in line

@@ -20,7 +20,7 @@ ENGINES = (duckdb_engine, postgres_engine, spark_engine)
 DatabaseError = sum((engine.DATABASE_ERRORS for engine in ENGINES), ())
 OutOfMemoryError = sum((engine.OUT_OF_MEMORY_ERRORS for engine in ENGINES), ())
 MissingRelationError = sum((engine.MISSING_RELATION_ERRORS for engine in ENGINES), ())
-URLS = "duckdb:///PATH, postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB or spark:///PATH"
+URLS = "duckdb:///PATH, postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB, spark:///PATH or sc://HOST:PORT"
 
 __all__ = [
     "DatabaseError",

@@ -16,8 +16,14 @@ Histories keep a segment per as-of date, so a build rewrites only the dates it b
 
 No Hive metastore: its embedded Derby database admits one process at a time, and readers must never
 wait on a build. For Spark SQL readers each publish also writes `catalog/published.sql`, the views of
-database `segflow` over the versions just published (see published_views_sql). Landing files are read and typed by DuckDB in process (the same reader, rejects and
-line numbers as the embedded warehouse) and handed to Spark as Parquet.
+database `segflow` over the versions just published (see published_views_sql). Landing files are read
+and typed by DuckDB in process (the same reader, rejects and line numbers as the embedded warehouse)
+and handed to Spark as Parquet.
+
+`sc://HOST:PORT` runs the same on a Spark Connect server (any cluster): each segflow session is a
+session of that server, and the folder is `warehouse.spark_path`, which the server's driver and
+executors and the machine running segflow see at the same path (a shared mount): segflow keeps the
+catalog files and writes the staged landing files there, Spark the tables.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import atexit
 import contextlib
 import fcntl
 import os
+import socket
 import sys
 import time
 import uuid
@@ -38,6 +45,7 @@ import pyarrow.parquet as pq
 from py4j.protocol import Py4JError
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession as SparkDriver
+from sqlglot import exp
 
 from transforms.engines.base import LOCK_WAIT_SECONDS, Session, Warehouse, another_writer
 from transforms.engines.duckdb import scratch_session
@@ -47,6 +55,7 @@ from transforms.errors import SegflowError
 from transforms.failpoints import failpoint
 from transforms.settings import Settings
 from transforms.sql import literal
+from transforms.table_docs import table_doc
 
 LOG_CONFIG = Path(__file__).with_name("spark_log4j2.properties")
 
@@ -56,6 +65,17 @@ OUT_OF_MEMORY_ERRORS: tuple[type[BaseException], ...] = ()
 MISSING_RELATION_ERRORS: tuple[type[BaseException], ...] = (MissingTable,)
 
 _DRIVERS: dict[str, SparkDriver] = {}
+# Settings of every session, local or Spark Connect (SQL settings a session may change).
+SESSION_CONF = {
+    "spark.sql.parquet.compression.codec": "zstd",
+    # A table of many segments is listed by the driver, not by a job per read.
+    "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
+}
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+def is_connect(url: str) -> bool:
+    return urlparse(url).scheme == "sc"
 
 
 def spark_root_from_url(url: str) -> Path:
@@ -64,6 +84,55 @@ def spark_root_from_url(url: str) -> Path:
     if not raw.strip("/"):
         raise SegflowError(f"warehouse URL '{url}': name a folder, e.g. spark:///srv/segflow")
     return Path(raw).expanduser().resolve()
+
+
+def spark_root(settings: Settings) -> Path:
+    """The folder of the tables and catalog: the URL's path, or for Spark Connect warehouse.spark_path."""
+    url = settings.warehouse_url
+    if not is_connect(url):
+        return spark_root_from_url(url)
+    chosen = str(settings.get("warehouse.spark_path") or "").strip()
+    if not chosen:
+        raise SegflowError(
+            f"warehouse URL '{connect_address(url)}' needs warehouse.spark_path in "
+            f"{settings.config_dir / 'settings.yml'}: the folder where segflow keeps its tables, seen at "
+            "the same path by the Spark Connect server and by this machine"
+        )
+    if not Path(chosen).is_absolute():
+        raise SegflowError(
+            f"{settings.config_dir / 'settings.yml'}: warehouse.spark_path '{chosen}' must be an absolute "
+            "path (the Spark Connect server resolves it, not this folder)"
+        )
+    return Path(chosen)
+
+
+def connect_address(url: str) -> str:
+    """The URL without its parameters (a token must not reach messages or logs)."""
+    return f"sc://{urlparse(url).netloc}"
+
+
+def connect_session(settings: Settings) -> SparkDriver:
+    """A new session of the Spark Connect server. Its reachability is checked first: the client
+    retries a lost server for ten minutes (right for a job already running, not for a wrong address)."""
+    url = settings.warehouse_url
+    parsed = urlparse(url)
+    host, port = parsed.hostname or "localhost", parsed.port or 15002
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_SECONDS).close()
+    except OSError as exc:
+        raise SegflowError(
+            f"could not reach the Spark Connect server at {connect_address(url)} ({exc.strerror or exc}); "
+            "is it started (start-connect-server.sh) and listening there?"
+        ) from exc
+    spark = SparkDriver.builder.remote(url).create()
+    session_conf = {
+        "spark.sql.shuffle.partitions": settings.get("warehouse.spark_shuffle_partitions"),
+        **SESSION_CONF,
+        **(settings.get("warehouse.spark_conf") or {}),
+    }
+    for name, value in session_conf.items():
+        spark.conf.set(str(name), str(value))
+    return spark
 
 
 def driver(settings: Settings, root: Path) -> SparkDriver:
@@ -83,10 +152,9 @@ def driver(settings: Settings, root: Path) -> SparkDriver:
         .config("spark.local.dir", str(root / ".spark" / "tmp"))
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.parquet.compression.codec", "zstd")
-        # A table of many segments is listed by the driver, not by a job per read.
-        .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
     )
+    for name, value in SESSION_CONF.items():
+        builder = builder.config(name, value)
     for name, value in (settings.get("warehouse.spark_conf") or {}).items():
         builder = builder.config(str(name), str(value))
     spark = builder.getOrCreate()
@@ -96,6 +164,23 @@ def driver(settings: Settings, root: Path) -> SparkDriver:
     atexit.register(spark.stop)
     _DRIVERS["local"] = spark
     return spark
+
+
+def view_comments(table: str, columns: list[str]) -> str:
+    """The column list and COMMENT of a view, from the models' docs (what BI tools show); empty
+    for an undocumented table."""
+    doc = table_doc(table)
+    if doc is None:
+        return ""
+
+    def text(value: str) -> str:
+        return exp.Literal.string(value).sql(dialect="spark")
+
+    listed = ", ".join(
+        f"`{column}`" + (f" COMMENT {text(doc.column(column))}" if doc.column(column) else "")
+        for column in columns
+    )
+    return f" ({listed}) COMMENT {text(doc.grain)}"
 
 
 def published_views_sql(store: Store, tables: dict) -> str:
@@ -123,7 +208,10 @@ def published_views_sql(store: Store, tables: dict) -> str:
             columns = ", ".join(f"CAST(NULL AS {f.dataType.simpleString()}) AS `{f.name}`" for f in fields)
             parts.append(f"SELECT {columns} WHERE false")
         name = key.split(".", 1)[1]
-        statements.append(f"CREATE OR REPLACE VIEW segflow.`{name}` AS\n" + "\nUNION ALL\n".join(parts))
+        statements.append(
+            f"CREATE OR REPLACE VIEW segflow.`{name}`{view_comments(name, [f.name for f in fields])} AS\n"
+            + "\nUNION ALL\n".join(parts)
+        )
     header = (
         "-- The tables segflow published (catalog/published.json) as database segflow, for Spark SQL:\n"
         "-- spark-sql -f published.sql, or each statement through spark.sql(). Run it again after each\n"
@@ -135,17 +223,14 @@ def published_views_sql(store: Store, tables: dict) -> str:
 class SparkWarehouse(Warehouse):
     def __init__(self, settings: Settings):
         super().__init__(settings)
-        url = settings.warehouse_url
-        if urlparse(url).scheme == "sc":
-            raise SegflowError(
-                f"warehouse URL '{url}': Spark Connect is not served by this version yet; "
-                "use spark:///PATH for a local Spark session"
-            )
-        self.root = spark_root_from_url(url)
+        self.connect = is_connect(settings.warehouse_url)
+        self.root = spark_root(settings)
         self.store = Store(self.root)
 
     @property
     def location(self) -> str:
+        if self.connect:
+            return f"Spark warehouse {self.root} on {connect_address(self.settings.warehouse_url)}"
         return f"Spark warehouse {self.root}"
 
     @property
@@ -158,9 +243,17 @@ class SparkWarehouse(Warehouse):
         return Path(chosen).expanduser().resolve() if chosen else self.root
 
     def _spark(self) -> SparkDriver:
-        spark = driver(self.settings, self.root).newSession()
+        if self.connect:
+            spark = connect_session(self.settings)
+        else:
+            spark = driver(self.settings, self.root).newSession()
         spark.conf.set("spark.sql.session.timeZone", self.settings.timezone)
         return spark
+
+    def _release(self, session: SparkSQLSession) -> None:
+        session.close()
+        if self.connect:  # the server keeps a session's state until it is released
+            session.spark.stop()
 
     @contextlib.contextmanager
     def work(self, doing: str = "segflow", outcome: str = "published nothing") -> Iterator[SparkSQLSession]:
@@ -182,7 +275,7 @@ class SparkWarehouse(Warehouse):
             try:
                 yield session
             finally:
-                session.close()
+                self._release(session)
         finally:
             lock.close()
 
@@ -237,7 +330,7 @@ class SparkWarehouse(Warehouse):
         try:
             yield session
         finally:
-            session.close()
+            self._release(session)
 
     @contextlib.contextmanager
     def read_loaded(self, doing: str) -> Iterator[SparkSQLSession]:
@@ -253,4 +346,4 @@ class SparkWarehouse(Warehouse):
         try:
             yield session
         finally:
-            session.close()
+            self._release(session)
