@@ -351,7 +351,7 @@ def export_body(
     columns = ", ".join(_hashed(kind, phone_format) if hashed else kind for kind in contact_fields)
     con.execute(
         "create temp table exported as select customer_key, "
-        f"{columns} from audience where suppressed_reason is null and not in_holdout order by customer_key"
+        f"{columns} from audience where suppressed_reason is null and not in_holdout"
     )
     joined = left = None
     if previous is not None:
@@ -376,7 +376,7 @@ def export_body(
             "order by change, customer_key"
         )
     else:
-        body = con.fetch_arrow("select * from exported")
+        body = con.fetch_arrow("select * from exported order by customer_key")
     return joined, left, body, is_delta
 
 

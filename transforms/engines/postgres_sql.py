@@ -12,6 +12,9 @@ engines and compares the answers.
   rounds.
 - a subquery in FROM without an alias: PostgreSQL 15 requires one.
 - pub.<table> in a reader's SQL: the published schema, not segflow's work schema of that name.
+- ORDER BY of the rows an INSERT or CREATE TABLE AS writes (without LIMIT): DuckDB keeps the
+  order it is given, which lays tables out for its scans; a PostgreSQL table keeps none, so there
+  it would only sort (ingest's append of 1.9M order rows: 8.9 s with the sort, 3.3 s without).
 The statements DuckDB has and PostgreSQL lacks (create or replace table, insert ... by name,
 describe) are answered by the session itself (postgres.py).
 """
@@ -65,10 +68,19 @@ def parse(sql: str, published_schema: str | None = None) -> tuple[exp.Expression
     """The statements of `sql` with the rewrites applied; cached, as the same SQL runs many times."""
     statements = sqlglot.parse(sql, read="duckdb")
     return tuple(
-        statement.transform(lambda node: _rewrite(node, published_schema))
+        _unordered_writes(statement.transform(lambda node: _rewrite(node, published_schema)))
         for statement in statements
         if statement is not None
     )
+
+
+def _unordered_writes(statement: exp.Expression) -> exp.Expression:
+    """The statement without the ORDER BY of the rows it writes into a table (see above)."""
+    if isinstance(statement, exp.Insert | exp.Create) and isinstance(statement.expression, exp.Select):
+        rows = statement.expression
+        if rows.args.get("order") and not rows.args.get("limit") and not rows.args.get("offset"):
+            rows.set("order", None)
+    return statement
 
 
 def generate(statement: exp.Expression, with_parameters: bool) -> str:
