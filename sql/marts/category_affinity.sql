@@ -53,13 +53,17 @@ level_customers as (
     group by level
 ),
 
+-- The level's customers ride along with each name's buyers: read once, where a join of the pairs to
+-- level_customers let PostgreSQL's planner (expecting one pair) recount them for every pair.
 name_buyers as (
     select
-        level,
-        name_no,
-        count(*) as buyers
+        buyers.level,
+        buyers.name_no,
+        count(*) as buyers,
+        max(level_customers.customers) as customers
     from buyers
-    group by level, name_no
+    inner join level_customers on buyers.level = level_customers.level
+    group by buyers.level, buyers.name_no
 ),
 
 pairs as (
@@ -85,13 +89,12 @@ select
     of_category.buyers as buyers_of_category,
     of_related.buyers as buyers_of_related,
     pairs.buyers_of_both,
-    level_customers.customers,
-    cast(pairs.buyers_of_both as double) / level_customers.customers as support,
+    of_category.customers,
+    cast(pairs.buyers_of_both as double) / of_category.customers as support,
     cast(pairs.buyers_of_both as double) / of_category.buyers as confidence,
     (cast(pairs.buyers_of_both as double) / of_category.buyers)
-    / (cast(of_related.buyers as double) / level_customers.customers) as lift
+    / (cast(of_related.buyers as double) / of_category.customers) as lift
 from pairs
-inner join level_customers on pairs.level = level_customers.level
 inner join name_buyers as of_category
     on pairs.level = of_category.level and pairs.category_no = of_category.name_no
 inner join name_buyers as of_related
