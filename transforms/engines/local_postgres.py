@@ -21,6 +21,7 @@ from pathlib import Path
 
 import psycopg
 
+from transforms.engines.local_server import command_line
 from transforms.errors import SegflowError
 
 DATABASE = "segflow"
@@ -158,18 +159,7 @@ def stop(folder: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] not in ("start", "stop"):
-        print("usage: python -m transforms.engines.local_postgres start|stop FOLDER", file=sys.stderr)
-        return 2
-    try:
-        if argv[0] == "start":
-            print(start(Path(argv[1])))
-        else:
-            stop(Path(argv[1]))
-    except SegflowError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return command_line(argv, "transforms.engines.local_postgres", start, stop)
 
 
 if __name__ == "__main__":
