@@ -310,3 +310,20 @@ def test_make_demo_spark_runs_the_demo_on_a_local_spark_session(spark_demo):
     assert f"SEGFLOW_WAREHOUSE=spark://{root}" in done.stdout
     assert_demo_published(spark_demo.settings, spark_demo.folder, done.stdout)
     assert (root / "catalog" / "published.json").exists()
+
+
+def test_a_server_setting_under_spark_conf_is_refused_in_one_line(spark_connect, tmp_path):
+    """A Spark Connect session takes only the settings a session may change; the rest belong to the
+    server (its master, memory), and saying so beats a Spark stack trace."""
+    from tests.conftest import write_config
+
+    overrides = {
+        "warehouse": {"spark_path": str(tmp_path / "shared"), "spark_conf": {"spark.driver.memory": "8g"}}
+    }
+    settings = Settings.load(write_config(tmp_path / "config", overrides), spark_connect)
+    done = cli(settings, "build", "--as-of", D2.isoformat())
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"segflow: {settings.config_dir / 'settings.yml'}: warehouse.spark_conf spark.driver.memory cannot be set "
+        f"in a session of {spark_connect} (a setting of the server: give it where the server starts)"
+    ]

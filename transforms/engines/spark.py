@@ -131,7 +131,14 @@ def connect_session(settings: Settings) -> SparkDriver:
         **(settings.get("warehouse.spark_conf") or {}),
     }
     for name, value in session_conf.items():
-        spark.conf.set(str(name), str(value))
+        try:
+            spark.conf.set(str(name), str(value))
+        except PySparkException as exc:
+            spark.stop()
+            raise SegflowError(
+                f"{settings.config_dir / 'settings.yml'}: warehouse.spark_conf {name} cannot be set in a session of "
+                f"{connect_address(url)} (a setting of the server: give it where the server starts)"
+            ) from exc
     return spark
 
 
