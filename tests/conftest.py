@@ -105,23 +105,6 @@ def spark_demo(tmp_path_factory) -> Iterator[SparkDemo]:
             process.wait()
 
 
-@pytest.fixture(scope="session")
-def spark_connect(tmp_path_factory) -> Iterator[str]:
-    """A Spark Connect server for the session, started and stopped as a user does (`make
-    spark-connect-up` / `spark-connect-down`); yields its warehouse URL."""
-    folder = tmp_path_factory.mktemp("spark_connect")
-    make = ["make", "--no-print-directory", f"SPARK_CONNECT_DIR={folder}"]
-    up = subprocess.run([*make, "spark-connect-up"], cwd=PROJECT_ROOT, capture_output=True, text=True)
-    assert up.returncode == 0, up.stdout + up.stderr
-    (url,) = re.findall(r"^SEGFLOW_WAREHOUSE=(sc://127\.0\.0\.1:\d+)$", up.stdout, re.MULTILINE)
-    try:
-        yield url
-    finally:
-        down = subprocess.run([*make, "spark-connect-down"], cwd=PROJECT_ROOT, capture_output=True, text=True)
-        assert down.returncode == 0, down.stdout + down.stderr
-        assert not (folder / "pid").exists()
-
-
 def write_config(folder: Path, settings_overrides: dict | None = None) -> Path:
     """A brand's own config folder: the shipped YAML files plus settings overrides."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -4,11 +4,15 @@ merged identities, junk identifiers) built as of two dates."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -173,6 +177,42 @@ def test_the_same_data_builds_the_same_published_tables_on_every_engine(built, e
 
 
 @pytest.fixture(scope="module")
+def spark_connect(tmp_path_factory) -> Iterator[str]:
+    """A Spark Connect server for this file's tests, started and stopped as a user does (`make
+    spark-connect-up` / `spark-connect-down`); yields its warehouse URL. Not kept for the session:
+    an idle server's JVM still takes a tenth of a core, which the other test files want."""
+    folder = tmp_path_factory.mktemp("spark_connect")
+    make = ["make", "--no-print-directory", f"SPARK_CONNECT_DIR={folder}"]
+    up = subprocess.run([*make, "spark-connect-up"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert up.returncode == 0, up.stdout + up.stderr
+    (url,) = re.findall(r"^SEGFLOW_WAREHOUSE=(sc://127\.0\.0\.1:\d+)$", up.stdout, re.MULTILINE)
+    try:
+        yield url
+    finally:
+        down = subprocess.run([*make, "spark-connect-down"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert not (folder / "pid").exists()
+
+
+def in_process(settings: Settings, *args: str) -> str:
+    """A segflow command run by this process's CLI entry point; its standard output. The environment
+    is put back afterwards: pyspark marks a process that opened a Spark Connect session as one
+    (SPARK_CONNECT_MODE_ENABLED), after which this process's local sessions would refuse to work."""
+    from transforms.cli import main
+
+    environment = dict(os.environ)
+    try:
+        with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()) as out:
+            patch.setenv("SEGFLOW_WAREHOUSE", settings.warehouse_url)
+            patch.setenv("SEGFLOW_CONFIG", str(settings.config_dir))
+            assert main(list(args)) == 0, args
+    finally:
+        os.environ.clear()
+        os.environ.update(environment)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
 def spark_connect_settings(engines, spark_connect, tmp_path_factory) -> Settings:
     """The demo's Spark warehouse through a Spark Connect server (as on a cluster): the same folder
     as warehouse.spark_path."""
@@ -191,7 +231,9 @@ def test_every_command_gives_the_same_output_on_every_engine(
 ):
     """What a user types, through the CLI, on each engine: the same files and the same answers. Spark's
     commands reach the demo's warehouse through a Spark Connect server, as on a cluster (a local
-    session's commands run in the demo and the tests above)."""
+    session's commands run in the demo and the tests above), from this process's CLI entry point:
+    thirteen processes, each importing Great Expectations and opening a Connect session, cost
+    minutes here; the refusals below run `segflow` as a process."""
     outputs = {}
     # whois on the customer with the most identifiers, asked by its earliest one: a long path.
     (asked,) = published_rows(
@@ -204,6 +246,8 @@ def test_every_command_gives_the_same_output_on_every_engine(
         out = tmp_path / engine
 
         def run(*args: str, _settings=settings, _engine=engine) -> str:
+            if _engine == "spark":
+                return in_process(_settings, "--json", *args)
             done = cli(_settings, "--json", *args)
             assert done.returncode == 0, (_engine, args, done.stderr[-2000:])
             return done.stdout

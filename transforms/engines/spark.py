@@ -31,6 +31,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
+import logging
 import os
 import socket
 import sys
@@ -142,6 +143,13 @@ def connect_session(settings: Settings) -> SparkDriver:
     return spark
 
 
+def _stop_at_exit(spark: SparkDriver) -> None:
+    """Stopped before logging shuts down, and py4j quiet: its threads log their goodbye and their
+    failed sends to the stopped JVM onto streams closed by then ("--- Logging error ---" at exit)."""
+    logging.getLogger("py4j").setLevel(logging.CRITICAL)
+    spark.stop()
+
+
 def driver(settings: Settings, root: Path) -> SparkDriver:
     """The process's Spark session (one JVM per process; settings read when it starts)."""
     if "local" in _DRIVERS:
@@ -166,9 +174,7 @@ def driver(settings: Settings, root: Path) -> SparkDriver:
         builder = builder.config(str(name), str(value))
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
-    # Stopped before logging shuts down: py4j logs its goodbye from a finalizer otherwise, onto a
-    # closed stream ("--- Logging error ---" at every exit).
-    atexit.register(spark.stop)
+    atexit.register(_stop_at_exit, spark)
     _DRIVERS["local"] = spark
     return spark
 
