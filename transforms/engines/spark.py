@@ -66,12 +66,6 @@ OUT_OF_MEMORY_ERRORS: tuple[type[BaseException], ...] = ()
 MISSING_RELATION_ERRORS: tuple[type[BaseException], ...] = (MissingTable,)
 
 _DRIVERS: dict[str, SparkDriver] = {}
-# Settings of every session, local or Spark Connect (SQL settings a session may change).
-SESSION_CONF = {
-    "spark.sql.parquet.compression.codec": "zstd",
-    # A table of many segments is listed by the driver, not by a job per read.
-    "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
-}
 CONNECT_TIMEOUT_SECONDS = 10
 
 
@@ -107,6 +101,18 @@ def spark_root(settings: Settings) -> Path:
     return Path(chosen)
 
 
+def session_conf(settings: Settings) -> dict[str, str]:
+    """The Spark settings of every segflow session, local or Spark Connect: SQL settings a session
+    may change, then the brand's own (warehouse.spark_conf) over them."""
+    return {
+        "spark.sql.shuffle.partitions": str(settings.get("warehouse.spark_shuffle_partitions")),
+        "spark.sql.parquet.compression.codec": "zstd",
+        # A table of many segments is listed by the driver, not by a job per read.
+        "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
+        **{str(name): str(value) for name, value in (settings.get("warehouse.spark_conf") or {}).items()},
+    }
+
+
 def connect_address(url: str) -> str:
     """The URL without its parameters (a token must not reach messages or logs)."""
     return f"sc://{urlparse(url).netloc}"
@@ -126,14 +132,9 @@ def connect_session(settings: Settings) -> SparkDriver:
             "is it started (start-connect-server.sh) and listening there?"
         ) from exc
     spark = SparkDriver.builder.remote(url).create()
-    session_conf = {
-        "spark.sql.shuffle.partitions": settings.get("warehouse.spark_shuffle_partitions"),
-        **SESSION_CONF,
-        **(settings.get("warehouse.spark_conf") or {}),
-    }
-    for name, value in session_conf.items():
+    for name, value in session_conf(settings).items():
         try:
-            spark.conf.set(str(name), str(value))
+            spark.conf.set(name, value)
         except PySparkException as exc:
             spark.stop()
             raise SegflowError(
@@ -161,17 +162,14 @@ def driver(settings: Settings, root: Path) -> SparkDriver:
         .master(str(settings.get("warehouse.spark_master")))
         .config("spark.driver.memory", str(settings.get("warehouse.spark_driver_memory")))
         .config("spark.driver.extraJavaOptions", java_options)
-        .config("spark.sql.shuffle.partitions", str(settings.get("warehouse.spark_shuffle_partitions")))
         .config("spark.sql.catalogImplementation", "in-memory")
         .config("spark.sql.warehouse.dir", str(root / ".spark" / "warehouse"))
         .config("spark.local.dir", str(root / ".spark" / "tmp"))
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
     )
-    for name, value in SESSION_CONF.items():
+    for name, value in session_conf(settings).items():
         builder = builder.config(name, value)
-    for name, value in (settings.get("warehouse.spark_conf") or {}).items():
-        builder = builder.config(str(name), str(value))
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     atexit.register(_stop_at_exit, spark)
