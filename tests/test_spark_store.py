@@ -7,11 +7,11 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 
-from tests.conftest import write_config
+from tests.conftest import cli, write_config
 from transforms.engines.spark_store import Store
+from transforms.settings import Settings
 
 
 def _version(store: Store, folder: str, age_seconds: float) -> None:
@@ -61,12 +61,7 @@ def test_temp_tables_of_killed_sessions_are_removed(tmp_path):
 def test_a_spark_connect_url_says_what_is_missing_in_one_line(tmp_path):
     """sc://HOST:PORT needs the shared folder, and a server that answers; neither waits for minutes."""
     folder = write_config(tmp_path / "config", {})
-    without_path = subprocess.run(
-        [sys.executable, "-m", "transforms.cli", "tags", "report"],
-        env={**os.environ, "SEGFLOW_WAREHOUSE": "sc://127.0.0.1:15002", "SEGFLOW_CONFIG": str(folder)},
-        capture_output=True,
-        text=True,
-    )
+    without_path = cli(Settings.load(folder, "sc://127.0.0.1:15002"), "tags", "report")
     assert without_path.returncode == 1
     assert without_path.stderr.strip().splitlines() == [
         f"segflow: warehouse URL 'sc://127.0.0.1:15002' needs warehouse.spark_path in {folder / 'settings.yml'}: "
@@ -78,15 +73,8 @@ def test_a_spark_connect_url_says_what_is_missing_in_one_line(tmp_path):
         port = closed.getsockname()[1]
     write_config(folder, {"warehouse": {"spark_path": str(tmp_path / "shared")}})
     started = time.monotonic()
-    unreachable = subprocess.run(
-        [sys.executable, "-m", "transforms.cli", "build", "--as-of", "2026-07-01"],
-        env={
-            **os.environ,
-            "SEGFLOW_WAREHOUSE": f"sc://127.0.0.1:{port}/;token=secret",
-            "SEGFLOW_CONFIG": str(folder),
-        },
-        capture_output=True,
-        text=True,
+    unreachable = cli(
+        Settings.load(folder, f"sc://127.0.0.1:{port}/;token=secret"), "build", "--as-of", "2026-07-01"
     )
     assert time.monotonic() - started < 30
     assert unreachable.returncode == 1
