@@ -261,6 +261,18 @@ class Warehouse(ABC):
         session, when the two differ."""
         raise NotImplementedError("this engine stages files in its work session")
 
+    def take_back(self, work: Session, staging: Session, tables: list[str]) -> None:
+        """Temp tables of the work session copied, under the same names, into the staging session,
+        when the two differ."""
+        raise NotImplementedError("this engine stages files in its work session")
+
+    def append_rows(
+        self, staging: Session, work: Session, relation: str, columns: list[str], sql: str
+    ) -> None:
+        """The rows of `sql` (run in the staging session) appended to `relation` of the work session,
+        its `columns` in the query's order."""
+        work.execute(f"insert into {relation} ({', '.join(columns)}) {sql}")
+
     @abstractmethod
     def publish(self, session: Session, tables: list[str] | None = None) -> dict[str, str]:
         """Make the work session's finished tables what readers see, all at once. With a list, only

@@ -13,7 +13,9 @@ Commands that publish only their own tables (ingest's quarantine, pack exports) 
 one by one inside a transaction that takes each table's lock with a short lock_timeout and retries.
 
 Files are read and typed by DuckDB in process (the same reader, rejects and line numbers as the
-embedded warehouse: transforms/engines/duckdb.py) and arrive with COPY.
+embedded warehouse: transforms/engines/duckdb.py). Only their distinct order ids and identifiers go
+to the server, which gives their keys; the keys come back, and the finished rows arrive with one
+COPY into the raw table.
 """
 
 from __future__ import annotations
@@ -45,12 +47,14 @@ from transforms.engines.postgres_types import (
     arrow_type,
     copyable,
     sql_type,
+    sql_type_for_duckdb,
     sql_type_of_duckdb,
     unique,
 )
 from transforms.errors import SegflowError
 from transforms.failpoints import failpoint
 from transforms.settings import DEFAULT_WAREHOUSE_PATH, Settings
+from transforms.sql import literal
 from transforms.table_docs import comment_statements
 
 SCHEMAS = ("raw", "stg", "int", "pub", "meta")
@@ -358,11 +362,7 @@ class PostgresWarehouse(Warehouse):
         return scratch_session(self.settings, self.files_dir / ".duckdb_tmp")
 
     def hand_over(self, staging: Session, work: Session, tables: dict[str, str]) -> None:
-        """Each query's rows from the DuckDB staging session into a temp table of the work session:
-        DuckDB writes them as CSV into a scratch file that COPY reads (several times faster than
-        Arrow's CSV writer through Python)."""
-        scratch = self.files_dir / ".duckdb_tmp"
-        scratch.mkdir(parents=True, exist_ok=True)
+        """Each query's rows from the DuckDB staging session into a temp table of the work session."""
         for table, sql in tables.items():
             relation = staging.con.sql(sql)
             columns = ", ".join(
@@ -371,19 +371,57 @@ class PostgresWarehouse(Warehouse):
             )
             work.con.execute(f"drop table if exists {table}")
             work.con.execute(f"create temp table {table} ({columns})")
-            path = scratch / f"{table}-{os.getpid()}.csv"
-            try:
-                staging.execute(f"copy ({sql}) to '{path}' (format csv, header false)")
-                with (
-                    open(path, "rb") as rows,
-                    work.con.cursor().copy(f"copy {table} from stdin with (format csv)") as copy,
-                ):
-                    while chunk := rows.read(COPY_CHUNK_BYTES):
-                        copy.write(chunk)
-            finally:
-                path.unlink(missing_ok=True)
+            self._copy_from_staging(staging, work, table, sql)
             work.con.execute(f"analyze {table}")
             staging.execute(f"drop table if exists {table}")
+
+    def append_rows(
+        self, staging: Session, work: Session, relation: str, columns: list[str], sql: str
+    ) -> None:
+        self._copy_from_staging(staging, work, f"{relation} ({', '.join(columns)})", sql)
+
+    def _copy_from_staging(self, staging: Session, work: Session, target: str, sql: str) -> None:
+        """A DuckDB query's rows into `target` with COPY: DuckDB writes them as CSV into a scratch
+        file that COPY reads (several times faster than Arrow's CSV writer through Python)."""
+        path = self._scratch_file("staged", "csv")
+        try:
+            staging.execute(f"copy ({sql}) to '{path}' (format csv, header false)")
+            with (
+                open(path, "rb") as rows,
+                work.con.cursor().copy(f"copy {target} from stdin with (format csv)") as copy,
+            ):
+                while chunk := rows.read(COPY_CHUNK_BYTES):
+                    copy.write(chunk)
+        finally:
+            path.unlink(missing_ok=True)
+
+    def take_back(self, work: Session, staging: Session, tables: list[str]) -> None:
+        """Temp tables of the work session into the DuckDB staging session, as CSV through a scratch
+        file (COPY ... TO STDOUT, read by DuckDB's CSV reader)."""
+        for table in tables:
+            types = {name: sql_type_for_duckdb(pg_type) for name, pg_type in work._column_types(table)}
+            path = self._scratch_file(table, "csv")
+            try:
+                with (
+                    open(path, "wb") as out,
+                    work.con.cursor().copy(f"copy {table} to stdout with (format csv)") as copy,
+                ):
+                    for chunk in copy:
+                        out.write(chunk)
+                columns = ", ".join(
+                    f"{literal(name)}: {literal(sql_type)}" for name, sql_type in types.items()
+                )
+                staging.execute(
+                    f"create or replace temp table {table} as select * from read_csv({literal(str(path))}, "
+                    f"header = false, columns = {{{columns}}}, allow_quoted_nulls = false)"
+                )
+            finally:
+                path.unlink(missing_ok=True)
+
+    def _scratch_file(self, name: str, suffix: str) -> Path:
+        scratch = self.files_dir / ".duckdb_tmp"
+        scratch.mkdir(parents=True, exist_ok=True)
+        return scratch / f"{name}-{os.getpid()}-{time.monotonic_ns()}.{suffix}"
 
     def publish(self, session: Session, tables: list[str] | None = None) -> dict[str, str]:
         con = session.con

@@ -22,6 +22,20 @@ DUCKDB_TYPES = {
     "TIMESTAMP WITH TIME ZONE": "timestamptz",
 }
 
+POSTGRES_TYPES_IN_DUCKDB = {
+    "text": "VARCHAR",
+    "character varying": "VARCHAR",
+    "bigint": "BIGINT",
+    "integer": "INTEGER",
+    "smallint": "SMALLINT",
+    "double precision": "DOUBLE",
+    "real": "FLOAT",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "timestamp without time zone": "TIMESTAMP",
+    "timestamp with time zone": "TIMESTAMP WITH TIME ZONE",
+}
+
 # PostgreSQL type oids -> Arrow types, for results; anything else arrives as text.
 ARROW_TYPES = {
     16: pa.bool_(),
@@ -85,6 +99,14 @@ def sql_type_of_duckdb(duckdb_type: str) -> str:
     if upper.startswith("DECIMAL"):
         return upper.replace("DECIMAL", "numeric")
     return DUCKDB_TYPES.get(upper, "text")
+
+
+def sql_type_for_duckdb(postgres_type: str) -> str:
+    """The DuckDB column type for a PostgreSQL one (as format_type names it), for rows taken back
+    into ingest's DuckDB staging session."""
+    if postgres_type.startswith("numeric("):
+        return postgres_type.replace("numeric", "DECIMAL")
+    return POSTGRES_TYPES_IN_DUCKDB.get(postgres_type, "VARCHAR")
 
 
 def copyable(column: pa.Array) -> pa.Array:

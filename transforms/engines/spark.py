@@ -302,6 +302,21 @@ class SparkWarehouse(Warehouse):
             work.register_parquet(table, str(path))
             staging.execute(f"drop table if exists {table}")
 
+    def take_back(self, work: Session, staging: Session, tables: list[str]) -> None:
+        for table in tables:
+            staging.load_temp_table(table, work.fetch_arrow(f"select * from {table}"))
+
+    def append_rows(
+        self, staging: Session, work: Session, relation: str, columns: list[str], sql: str
+    ) -> None:
+        self.hand_over(staging, work, {"staged_rows": sql})
+        try:
+            work.execute(
+                f"insert into {relation} ({', '.join(columns)}) select {', '.join(columns)} from staged_rows"
+            )
+        finally:
+            work.execute("drop table if exists staged_rows")
+
     def publish(self, session: Session, tables: list[str] | None = None) -> dict[str, str]:
         work_tables = {
             key.split(".", 1)[1]: entry

@@ -111,20 +111,18 @@ def ingest(
                         Path(workdir),
                         f"landing_{number}",
                     )
-                if staging is not con:
-                    staged = [files.moved(staging, con, warehouse, kind) for files in staged]
-            with con.transaction():
-                for files_of_scan in staged:
-                    insert_staged(con, files_of_scan, kind, batches, loaded_at)
-                    results += files_of_scan.results
-                record_files(
-                    con,
-                    [r for files_of_scan in staged for r in files_of_scan.results],
-                    hashes,
-                    kind,
-                    loaded_at,
-                )
-                failpoint("ingest:before_commit")
+                with con.transaction():
+                    for files_of_scan in staged:
+                        insert_staged(con, files_of_scan, kind, batches, loaded_at, staging, warehouse)
+                        results += files_of_scan.results
+                    record_files(
+                        con,
+                        [r for files_of_scan in staged for r in files_of_scan.results],
+                        hashes,
+                        kind,
+                        loaded_at,
+                    )
+                    failpoint("ingest:before_commit")
         finally:
             con.execute(f"set TimeZone = {literal(settings.timezone)}")
             for files_of_scan in staged:

@@ -25,35 +25,39 @@ def assign_keys(
     key: str,
     landed_sql: str,
     landed_keys: str,
+    distinct_table: str | None = None,
 ) -> None:
     """Give the natural keys of `landed_sql` not seen before the next integer keys of `keys_table`,
     in natural-key order (so loading the same files into a new warehouse numbers them alike), and
     leave every landed natural key with its key in the temp table `landed_keys`. A key never changes
-    once given.
+    once given. `distinct_table` names a temp table already holding the distinct natural keys
+    (handed over from the staging session), used instead of `landed_sql`.
 
     Rows look their keys up in `landed_keys`, not `keys_table`: a lookup table sized by the batch,
     not by every key ever given, which grows with every month loaded."""
     columns = ", ".join(natural_key)
     same_key = " and ".join(f"given.{column} = landed.{column}" for column in natural_key)
-    con.execute(
-        f"create or replace temp table landed_natural_keys as select distinct {columns} from ({landed_sql})"
-    )
+    landed = distinct_table or "landed_natural_keys"
+    if not distinct_table:
+        con.execute(f"create or replace temp table {landed} as select distinct {columns} from ({landed_sql})")
     con.execute(
         f"insert into {keys_table} "
         f"select {columns}, (select coalesce(max({key}), 0) from {keys_table}) + row_number() over (order by {columns}) "
-        f"from landed_natural_keys as landed where not exists (select 1 from {keys_table} as given where {same_key})"
+        f"from {landed} as landed where not exists (select 1 from {keys_table} as given where {same_key})"
     )
     con.execute(
         f"create or replace temp table {landed_keys} as "
         f"select {columns}, {key} from {keys_table} as given "
-        f"where exists (select 1 from landed_natural_keys as landed where {same_key})"
+        f"where exists (select 1 from {landed} as landed where {same_key})"
     )
-    con.execute("drop table landed_natural_keys")
+    con.execute(f"drop table {landed}")
 
 
-def key_orders(con: Session, order_ids_sql: str) -> None:
+def key_orders(con: Session, order_ids_sql: str, distinct_table: str | None = None) -> None:
     """Order keys for the order_ids of some rows, left in the temp table landed_order_keys."""
-    assign_keys(con, "raw.order_keys", ("order_id",), "order_key", order_ids_sql, "landed_order_keys")
+    assign_keys(
+        con, "raw.order_keys", ("order_id",), "order_key", order_ids_sql, "landed_order_keys", distinct_table
+    )
 
 
 def identifier_values_sql(rows_sql: str) -> str:
@@ -64,7 +68,7 @@ def identifier_values_sql(rows_sql: str) -> str:
     )
 
 
-def key_identifiers(con: Session, rows_sql: str) -> None:
+def key_identifiers(con: Session, rows_sql: str, distinct_table: str | None = None) -> None:
     """Identifier keys for the identifiers of some rows, left in the temp table landed_identifier_keys."""
     assign_keys(
         con,
@@ -73,6 +77,7 @@ def key_identifiers(con: Session, rows_sql: str) -> None:
         "id_key",
         identifier_values_sql(rows_sql),
         "landed_identifier_keys",
+        distinct_table,
     )
 
 

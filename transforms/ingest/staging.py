@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from transforms.engines import Session
+from transforms.engines import Session, Warehouse
 from transforms.errors import SegflowError
 from transforms.ingest.columns import (
     column_sources,
@@ -19,7 +20,7 @@ from transforms.ingest.columns import (
     typed_source,
 )
 from transforms.ingest.files import SUPPORTED_SUFFIXES, FileResult, header_of
-from transforms.ingest.keys import key_identifiers, key_orders
+from transforms.ingest.keys import identifier_values_sql, key_identifiers, key_orders
 from transforms.ingest.reading import read_landing
 from transforms.mapping import Mapping
 from transforms.schema import (
@@ -74,20 +75,6 @@ class StagedFiles:
     @property
     def tables(self) -> list[str]:
         return [f"{self.table}_checked", f"{self.table}_quarantine"]
-
-    def moved(self, staging: Session, work: Session, warehouse, kind: str) -> StagedFiles:
-        """The same files staged in the work session, when they were typed in another (engines that
-        do not read files themselves): only the good rows and the columns the load appends move."""
-        columns = ", ".join([*(identifier(c.name) for c in KINDS[kind]), "_source_file", "_line"])
-        warehouse.hand_over(
-            staging,
-            work,
-            {
-                f"{self.table}_checked": f"select {columns} from {self.table}_checked where not ({self.any_error})",
-                f"{self.table}_quarantine": f"select * from {self.table}_quarantine",
-            },
-        )
-        return StagedFiles(self.table, self.results, any_error="false")
 
     def drop(self, con: Session) -> None:
         for table in self.tables:
@@ -191,22 +178,44 @@ def insert_staged(
     kind: str,
     batches: dict[str, str],
     loaded_at: datetime,
+    staging: Session,
+    warehouse: Warehouse,
 ) -> None:
-    """Key the good rows of staged files and append them, and their refused fields, to the warehouse."""
+    """Key the good rows of staged files and append them, and their refused fields, to the warehouse.
+
+    Where files are typed in a session of their own (`staging`, DuckDB for another engine), the rows
+    stay there: only their distinct natural keys go to the work session, which gives the keys, and
+    the keys come back; the finished rows then arrive in one bulk load, written once."""
     checked = f"{staged.table}_checked"
-    con.load_temp_table(
+    staging.load_temp_table(
         "landing_batches", pa.table({"_source_file": list(batches), "_batch": list(batches.values())})
     )
     names = [c.name for c in KINDS[kind]]
     good_rows = f"select * from {checked} where not ({staged.any_error})"
     key_columns, key_values, key_joins = [], [], []
     if kind in ORDER_KEYED_KINDS:
-        key_orders(con, f"select order_id from ({good_rows})")
+        _landed_keys(
+            con,
+            staging,
+            warehouse,
+            key_orders,
+            f"select order_id from ({good_rows})",
+            f"select distinct order_id from ({good_rows})",
+            "landed_order_keys",
+        )
         key_columns.append("_order_key")
         key_values.append("order_keys.order_key")
         key_joins.append(" join landed_order_keys as order_keys using (order_id)")
     if kind in PERSON_KINDS:
-        key_identifiers(con, good_rows)
+        _landed_keys(
+            con,
+            staging,
+            warehouse,
+            key_identifiers,
+            good_rows,
+            f"select distinct id_type, id_value from ({identifier_values_sql(good_rows)})",
+            "landed_identifier_keys",
+        )
         for id_type in IDENTIFIER_TYPES:
             keys = f"{id_type}_keys"
             key_columns.append(identifier_key_column(id_type))
@@ -215,20 +224,70 @@ def insert_staged(
                 f" left join landed_identifier_keys as {keys} on {keys}.id_type = {literal(id_type)} "
                 f"and {keys}.id_value = {checked}.{id_type}"
             )
-    con.execute(
-        f"insert into raw.{kind} ({', '.join([*names, '_file', '_line', '_batch', '_loaded_at', *key_columns])}) "
-        f"select {', '.join([*(f'{checked}.{identifier(n)}' for n in names), '_source_file', '_line', '_batch', '?', *key_values])} "
+    loaded = f"cast({literal(loaded_at.isoformat())} as timestamptz)"
+    _append(
+        staging,
+        con,
+        warehouse,
+        f"raw.{kind}",
+        {
+            **{name: f"{checked}.{identifier(name)}" for name in names},
+            "_file": "_source_file",
+            "_line": "_line",
+            "_batch": "_batch",
+            "_loaded_at": loaded,
+            **dict(zip(key_columns, key_values, strict=True)),
+        },
         f"from {checked} join landing_batches using (_source_file){''.join(key_joins)} "
         f"where not ({staged.any_error}) order by _source_file, _line",
-        [loaded_at],
     )
-    con.execute("drop table if exists landed_order_keys")
-    con.execute("drop table if exists landed_identifier_keys")
-    con.execute(
-        f"insert into meta.ingest_quarantine select _source_file, line, field, value, reason, _batch, ?, ? "
+    staging.execute("drop table if exists landed_order_keys")
+    staging.execute("drop table if exists landed_identifier_keys")
+    _append(
+        staging,
+        con,
+        warehouse,
+        "meta.ingest_quarantine",
+        {
+            "file": "_source_file",
+            "line": "line",
+            "field": "field",
+            "value": "value",
+            "reason": "reason",
+            "batch": "_batch",
+            "kind": literal(kind),
+            "loaded_at": loaded,
+        },
         f"from {staged.table}_quarantine join landing_batches using (_source_file) order by _source_file, line, field",
-        [kind, loaded_at],
     )
+
+
+def _append(
+    staging: Session, con: Session, warehouse: Warehouse, relation: str, values: dict[str, str], rest: str
+) -> None:
+    """Rows selected in the staging session (`values`: each column of `relation` and its SQL) appended."""
+    select = ", ".join(f"{sql} as {identifier(column)}" for column, sql in values.items())
+    warehouse.append_rows(staging, con, relation, list(values), f"select {select} {rest}")
+
+
+def _landed_keys(
+    con: Session,
+    staging: Session,
+    warehouse: Warehouse,
+    key: Callable[..., None],
+    rows_sql: str,
+    distinct_sql: str,
+    landed_keys: str,
+) -> None:
+    """`key` (key_orders, key_identifiers) run in the work session for the staged rows, its temp
+    table `landed_keys` left where the rows are."""
+    if staging is con:
+        key(con, rows_sql)
+        return
+    warehouse.hand_over(staging, con, {"staged_natural_keys": distinct_sql})
+    key(con, rows_sql, distinct_table="staged_natural_keys")
+    warehouse.take_back(con, staging, [landed_keys])
+    con.execute(f"drop table {landed_keys}")
 
 
 def _quarantine_table(con: Session, table: str, kind: str, rejects: pa.Table | None, first_path: Path) -> str:
