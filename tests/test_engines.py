@@ -297,7 +297,7 @@ def test_published_tables_carry_the_same_comments_for_bi_tools(engines, built):
     with open_warehouse(engines["postgres"]).read() as con:
         comments["postgres"] = con.con.execute(
             "select c.relname, obj_description(c.oid) from pg_class as c join pg_namespace as n "
-            "on n.oid = c.relnamespace where n.nspname = 'segflow' and c.relkind = 'r' order by 1"
+            "on n.oid = c.relnamespace where n.nspname = 'segflow' and c.relkind in ('r', 'v') order by 1"
         ).fetchall()
     assert dict(comments["duckdb"])["customer_features"] == "one row per customer_key"
     assert comments["duckdb"] == comments["postgres"]

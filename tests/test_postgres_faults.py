@@ -88,6 +88,60 @@ def test_killed_right_after_the_swap_readers_see_the_new_tables_and_the_retry_ch
     assert leftovers == []
 
 
+def test_publish_moves_the_tables_and_each_history_date_is_written_once(warehouse_at_d1):
+    """A publish moves the built tables into the published schema (no copy) and leaves views of them
+    for the next commands; a history table is a view over one part table per as-of date, written
+    when that date is built and never again. A publish killed before its swap hands its date to the
+    next one."""
+    d3, d4 = date(2026, 6, 16), date(2026, 6, 18)
+    parts = (
+        "select p.key_value, c.relfilenode from segflow_history.parts as p "
+        "join pg_class as c on c.oid = to_regclass('segflow_history.' || p.part) "
+        "where p.table_name = 'customer_features_history' order by 1"
+    )
+    build(warehouse_at_d1, D2)
+    written_by_d2 = work_rows(warehouse_at_d1, parts)
+    assert [key for key, _ in written_by_d2] == [D1.isoformat(), D2.isoformat()]
+    killed = cli(warehouse_at_d1, "build", "--as-of", d3.isoformat(), failpoint="publish:before_swap")
+    assert killed.returncode == 137, killed.stderr
+    history_dates = "select distinct as_of_date from customer_features_history order by 1"
+    assert published_rows(warehouse_at_d1, history_dates) == [(D1,), (D2,)]
+    modes = build(warehouse_at_d1, d4).publish_modes
+    assert published_rows(warehouse_at_d1, history_dates) == [(D1,), (D2,), (d3,), (d4,)]
+    assert modes["customer_features_history"] == "appended"
+    assert modes["customer_features"] == "built"
+    assert work_rows(warehouse_at_d1, parts)[:2] == written_by_d2  # never rewritten
+    kinds = dict(
+        work_rows(
+            warehouse_at_d1,
+            "select table_schema || '.' || table_name, table_type from information_schema.tables "
+            "where table_name in ('customer_features', 'customer_features_history') "
+            "and table_schema in ('pub', 'segflow')",
+        )
+    )
+    assert kinds == {
+        "pub.customer_features": "VIEW",
+        "segflow.customer_features": "BASE TABLE",
+        "pub.customer_features_history": "VIEW",
+        "segflow.customer_features_history": "VIEW",
+    }
+    # Parts no view lists any more are dropped once the publish that replaced their view is done.
+    listed = work_rows(warehouse_at_d1, "select count(*) from segflow_history.parts")[0][0]
+    build(warehouse_at_d1, d4)
+    stored = work_rows(
+        warehouse_at_d1,
+        "select count(*) from pg_tables where schemaname = 'segflow_history' and tablename like 'part\\_%'",
+    )[0][0]
+    assert stored == listed
+    for table in ("customer_features", "customer_tags_history", "dq_results"):
+        differing = work_rows(
+            warehouse_at_d1,
+            f"select (select count(*) from (select * from pub.{table} except all select * from segflow.{table}) as a),"
+            f" (select count(*) from (select * from segflow.{table} except all select * from pub.{table}) as b)",
+        )
+        assert differing == [(0, 0)], table
+
+
 def test_killed_ingest_loads_nothing_and_the_retry_loads_each_row_once(make_pg_settings, landing):
     settings = make_pg_settings()
     orders = str(landing / "orders")

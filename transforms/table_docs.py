@@ -59,12 +59,13 @@ def table_doc(table: str) -> TableDoc | None:
     return None
 
 
-def comment_statements(relation: str, table: str, columns: list[str]) -> list[str]:
-    """COMMENT ON statements for a table (as `relation`) and those of its columns that are documented."""
+def comment_statements(relation: str, table: str, columns: list[str], kind: str = "table") -> list[str]:
+    """COMMENT ON statements for a table (as `relation`, a table or a view: `kind`) and those of its
+    columns that are documented."""
     doc = table_doc(table)
     if doc is None:
         return []
-    statements = [f"comment on table {relation} is {literal(doc.grain)}"]
+    statements = [f"comment on {kind} {relation} is {literal(doc.grain)}"]
     for column in columns:
         text = doc.column(column)
         if text:

@@ -2,9 +2,11 @@
 schema `segflow` (warehouse.published_schema).
 
 segflow writes in its own schemas (raw, stg, int, pub, meta) and readers never look there. A build
-publishes by copying the work `pub` tables into a fresh schema and renaming it over the published
-one in a transaction of two ALTER SCHEMA ... RENAME: they take no table locks, so neither a reader
-nor the publish waits on the other. A query running at that moment keeps reading the tables it
+publishes by moving the work `pub` tables into a fresh schema (ALTER TABLE ... SET SCHEMA, no copy)
+and renaming it over the published one, in one transaction with the two ALTER SCHEMA ... RENAME:
+the renames take no table locks, so neither a reader nor the publish waits on the other. Each moved
+table leaves a view in `pub` that later commands read; a command that changes one first makes its
+own copy (PostgresSession._own_copy). A query running at that moment keeps reading the tables it
 opened; the next one finds the new schema. The replaced schema is dropped afterwards under a short
 lock_timeout; while a long reader still holds it the drop fails quietly and the next publish tries
 again, so an ACCESS EXCLUSIVE waiter never queues readers up behind it.
@@ -38,6 +40,7 @@ import pyarrow.csv as pa_csv
 from psycopg import errors as pg_errors
 from sqlglot import exp
 
+from transforms.engines import postgres_history as history
 from transforms.engines.base import Rows, Session, Warehouse
 from transforms.engines.duckdb import scratch_session
 from transforms.engines.postgres_sql import generate, hash_bucket_sql, parse
@@ -68,6 +71,21 @@ COPY_BATCH_ROWS = 200_000
 COPY_CHUNK_BYTES = 4 << 20
 
 
+# A publish moves the work tables (schema pub) into the published schema instead of copying them,
+# and leaves in pub a view of each, marked so; a command that writes one copies it back first.
+READS_PUBLISHED = "segflow: reads the published table until a command writes its own"
+
+
+def _written_tables(statement: exp.Expression) -> list[exp.Table]:
+    """The tables a statement changes in place (its rows or its columns)."""
+    if isinstance(statement, exp.Insert | exp.Delete | exp.Update | exp.Merge | exp.Alter):
+        target = statement.this
+        return [target.this if isinstance(target, exp.Schema) else target]
+    if isinstance(statement, exp.TruncateTable):
+        return list(statement.expressions)
+    return []
+
+
 class PostgresSession(Session):
     def __init__(
         self,
@@ -96,7 +114,17 @@ class PostgresSession(Session):
         if isinstance(statement, exp.Create) and statement.args.get("replace"):
             statement = statement.copy()
             statement.set("replace", False)
+            target = statement.this.this if isinstance(statement.this, exp.Schema) else statement.this
+            if self._reads_published(target):
+                self.con.execute(f"drop view {target.sql(dialect='postgres')}")
             self.con.execute(f"drop table if exists {statement.this.sql(dialect='postgres')}")
+        if isinstance(statement, exp.Drop) and statement.args.get("kind") == "TABLE":
+            for table in statement.args.get("tables") or []:
+                if self._reads_published(table):
+                    self.con.execute(f"drop view {table.sql(dialect='postgres')}")
+        for table in _written_tables(statement):
+            if self._reads_published(table):
+                self._own_copy(table)
         if isinstance(statement, exp.Insert) and statement.args.get("by_name"):
             statement = self._insert_by_name(statement, params)
         if isinstance(statement, exp.Command) and statement.name.lower() == "checkpoint":
@@ -105,6 +133,62 @@ class PostgresSession(Session):
         if isinstance(statement, exp.Create) and statement.expression is not None:
             self._analyze(statement.this)
         return result
+
+    def replace_keyed_rows(self, relation, key, select, run_key, expire) -> list[str]:
+        """A history table (schema pub) as one part table per key, listed by a view
+        (postgres_history.py): each key's rows are written once and never copied again."""
+        if self.published_schema or not relation.startswith("pub."):
+            return super().replace_keyed_rows(relation, key, select, run_key, expire)
+        table = relation.split(".", 1)[1]
+        history.ensure_listing(self.con)
+        if not history.is_listed(self.con, table) and self.table_exists("pub", table):
+            self._history_from_table(table, key)  # kept whole by an older segflow
+        part = history.write_part(self.execute, select)
+        keys = history.keys_of(self.con, part, key)
+        run_value = self.scalar(f"select cast({run_key} as varchar)") if run_key else None
+        if run_value is not None and keys <= {run_value}:
+            written = {run_value: part}
+        elif run_value is None and len(keys) == 1:
+            written = {keys.pop(): part}
+        else:
+            written = history.split_part(self.con, part, key, keys | ({run_value} if run_value else set()))
+        with self.transaction():
+            expired = expire(history.list_parts(self.con, table, written))
+            history.unlist(self.con, table, expired)
+            history.create_view(self.con, relation, history.view_sql(self.con, table))
+        history.drop_unlisted(self.con)
+        return expired
+
+    def _history_from_table(self, table: str, key: str) -> None:
+        """A history table kept whole (or the view of its published copy) split into parts, once."""
+        part = history.write_part(self.execute, f"select * from pub.{table}")
+        keys = history.keys_of(self.con, part, key)
+        written = {keys.pop(): part} if len(keys) == 1 else history.split_part(self.con, part, key, keys)
+        with self.transaction():
+            history.list_parts(self.con, table, written)
+            kind = "view" if self.relation_kind("pub", table) == "VIEW" else "table"
+            self.con.execute(f"drop {kind} pub.{table}")
+            history.create_view(self.con, f"pub.{table}", history.view_sql(self.con, table))
+
+    def _reads_published(self, table: exp.Expression) -> bool:
+        """Whether a work table (schema pub) is still the view of its published table a publish left."""
+        if not isinstance(table, exp.Table) or table.db != "pub" or self.published_schema:
+            return False
+        return bool(
+            self.con.execute(
+                "select 1 from pg_class where oid = to_regclass(%s) and relkind = 'v' "
+                "and obj_description(oid, 'pg_class') = %s",
+                [f"pub.{table.name}", READS_PUBLISHED],
+            ).fetchone()
+        )
+
+    def _own_copy(self, table: exp.Table) -> None:
+        """A command about to change a work table that still reads the published one gets its own
+        copy first: the published table changes only when a publish replaces it."""
+        name = table.name
+        self.con.execute(f"create table pub.{name}__own as select * from pub.{name}")
+        self.con.execute(f"drop view pub.{name}")
+        self.con.execute(f"alter table pub.{name}__own rename to {name}")
 
     def _analyze(self, target: exp.Expression) -> None:
         """Statistics for a table just built: autovacuum never analyzes temp tables, and without
@@ -425,13 +509,7 @@ class PostgresWarehouse(Warehouse):
 
     def publish(self, session: Session, tables: list[str] | None = None) -> dict[str, str]:
         con = session.con
-        work_tables = [
-            row[0]
-            for row in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'pub' "
-                "and table_type = 'BASE TABLE' order by table_name"
-            ).fetchall()
-        ]
+        work_tables = self._work_relations(con, "BASE TABLE")
         published = {
             row[0]
             for row in con.execute(
@@ -440,27 +518,65 @@ class PostgresWarehouse(Warehouse):
             ).fetchall()
         }
         if tables is None or not published:
-            self._swap_schema(session, work_tables)
-            return dict.fromkeys(work_tables, "copied")
+            reading = [
+                view
+                for view in self._work_relations(con, "VIEW")
+                if session._reads_published(exp.to_table(f"pub.{view}"))
+            ]
+            histories = history.history_views(con) if self._has_histories(con) else []
+            self._swap_schema(session, work_tables, reading, histories)
+            modes = {
+                **dict.fromkeys(work_tables, "built"),
+                **dict.fromkeys(reading, "carried"),
+                **dict.fromkeys(histories, "appended"),
+            }
+            return dict(sorted(modes.items()))
         fresh = [t for t in tables if t in work_tables]
         self._swap_tables(session, fresh)
         modes = {table: "carried" for table in published if "__" not in table}
         modes.update(dict.fromkeys(fresh, "copied"))
         return dict(sorted(modes.items()))
 
+    @staticmethod
+    def _has_histories(con: psycopg.Connection) -> bool:
+        return (
+            con.execute("select 1 from pg_namespace where nspname = %s", [history.SCHEMA]).fetchone()
+            is not None
+        )
+
+    @staticmethod
+    def _work_relations(con: psycopg.Connection, kind: str) -> list[str]:
+        return [
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'pub' "
+                "and table_type = %s order by table_name",
+                [kind],
+            ).fetchall()
+        ]
+
     def _copy(self, session: Session, schema: str, table: str, name: str) -> None:
         session.con.execute(f"create table {schema}.{name} as select * from pub.{table}")
-        columns = session.columns(f"{schema}.{name}")
-        for statement in comment_statements(f"{schema}.{name}", table, columns):
+        self._describe_for_readers(session, f"{schema}.{name}", table)
+
+    def _describe_for_readers(self, session: Session, relation: str, table: str, kind: str = "table") -> None:
+        """The table's comments from the models' docs, and SELECT for the reader roles."""
+        for statement in comment_statements(relation, table, session.columns(relation), kind):
             session.execute(statement)
         for role in self._reader_roles():
-            session.con.execute(f"grant select on {schema}.{name} to {role}")
+            session.con.execute(f"grant select on {relation} to {role}")
 
     def _reader_roles(self) -> list[str]:
         roles = self.settings.get("warehouse.reader_roles") or []
         return [str(psycopg.sql.Identifier(str(role)).as_string()) for role in roles]
 
-    def _swap_schema(self, session: Session, tables: list[str]) -> None:
+    def _swap_schema(
+        self, session: Session, built: list[str], reading: list[str], histories: list[str]
+    ) -> None:
+        """The work tables become the published schema without a copy: in one transaction they move
+        (ALTER TABLE ... SET SCHEMA: a catalog change) into a fresh schema renamed over the published
+        one, and each leaves a view in pub that later commands read (PostgresSession._own_copy).
+        Only the tables no command rewrote since the last publish (`reading`) are copied."""
         con = session.con
         target = self.published_schema
         self._drop_replaced(con)
@@ -469,15 +585,31 @@ class PostgresWarehouse(Warehouse):
         con.execute(f"create schema {building}")
         for role in self._reader_roles():
             con.execute(f"grant usage on schema {building} to {role}")
-        for table in tables:
+        for table in reading:
             self._copy(session, building, table, table)
+        for table in built:
+            self._describe_for_readers(session, f"pub.{table}", table)
+        for table in histories:  # the same parts, listed by a view of the published schema
+            con.execute(f"create view {building}.{table} as {history.view_sql(con, table)}")
+            self._describe_for_readers(session, f"{building}.{table}", table, "view")
         failpoint("publish:before_swap")
         replaced = f"{target}__replaced_{time.time_ns()}"
         with con.transaction():
+            # Only segflow's own sessions ever lock the work tables; never wait on one forever.
+            con.execute("set local lock_timeout = '60s'")
+            for table in built:
+                con.execute(f"alter table pub.{table} set schema {building}")
+            for table in reading:
+                con.execute(f"drop view pub.{table}")
+            for table in [*built, *reading]:
+                con.execute(f"create view pub.{table} as select * from {building}.{table}")
+                con.execute(f"comment on view pub.{table} is {literal(READS_PUBLISHED)}")
             con.execute(f"alter schema {target} rename to {replaced}")
             con.execute(f"alter schema {building} rename to {target}")
         failpoint("publish:after_swap")
         self._drop_replaced(con)
+        if histories:  # parts only the replaced views listed
+            history.drop_unlisted(con)
 
     def _drop_replaced(self, con: psycopg.Connection) -> None:
         """Drop schemas replaced by earlier publishes; one a reader still holds waits for later."""
