@@ -273,6 +273,22 @@ def assert_an_error_blocks_publish_and_a_warning_does_not(settings, expectation:
         assert published == [(before if severity == "error" else after,)]
 
 
+def killed_publish_hands_its_date_to_the_next_build(settings, earlier: list, killed_date, next_date) -> dict:
+    """A build killed before its publish's swap leaves the history tables' published dates as they
+    were (`earlier`); the next build publishes its date and the killed one. Returns its publish modes."""
+    from transforms.build import build
+
+    killed = cli(settings, "build", "--as-of", killed_date.isoformat(), failpoint="publish:before_swap")
+    assert killed.returncode == 137, killed.stderr
+    history_dates = "select distinct as_of_date from customer_features_history order by 1"
+    assert published_rows(settings, history_dates) == [(day,) for day in earlier]
+    modes = build(settings, next_date).publish_modes
+    assert published_rows(settings, history_dates) == [(day,) for day in [*earlier, killed_date, next_date]]
+    assert modes["customer_features_history"] == "appended"
+    assert modes["customer_features"] == "built"
+    return modes
+
+
 def kill_builds_then_retry(
     settings, as_of, points=("after:customer_features", "after:customer_tags", "publish:before_swap")
 ):

@@ -17,6 +17,7 @@ from tests.conftest import (
     assert_an_error_blocks_publish_and_a_warning_does_not,
     cli,
     kill_builds_then_retry,
+    killed_publish_hands_its_date_to_the_next_build,
     published_rows,
     work_rows,
 )
@@ -68,15 +69,8 @@ def test_each_history_date_is_written_once_and_publish_copies_no_table(warehouse
     history = open_warehouse(warehouse_at_d1).history_dir / "customer_features_history"
     written_by_d2 = {path.name: path.stat().st_mtime_ns for path in history.glob("*.parquet")}
     assert len(written_by_d2) == 2  # D1 and D2
-    killed = cli(warehouse_at_d1, "build", "--as-of", d3.isoformat(), failpoint="publish:before_swap")
-    assert killed.returncode == 137, killed.stderr
-    history_dates = "select distinct as_of_date from customer_features_history order by 1"
-    assert published_rows(warehouse_at_d1, history_dates) == [(D1,), (D2,)]
-    modes = build(warehouse_at_d1, d4).publish_modes
-    assert published_rows(warehouse_at_d1, history_dates) == [(D1,), (D2,), (d3,), (d4,)]
-    assert modes["customer_features_history"] == "appended"
+    modes = killed_publish_hands_its_date_to_the_next_build(warehouse_at_d1, [D1, D2], d3, d4)
     assert modes["customer_tags_history"] == "appended"
-    assert modes["customer_features"] == "built"
     files = {path.name: path.stat().st_mtime_ns for path in history.glob("*.parquet")}
     assert len(files) == 4
     assert {name: files[name] for name in written_by_d2} == written_by_d2  # never rewritten

@@ -17,6 +17,7 @@ from tests.conftest import (
     assert_an_error_blocks_publish_and_a_warning_does_not,
     cli,
     kill_builds_then_retry,
+    killed_publish_hands_its_date_to_the_next_build,
     published_rows,
     work_rows,
     write_config,
@@ -102,14 +103,7 @@ def test_publish_moves_the_tables_and_each_history_date_is_written_once(warehous
     build(warehouse_at_d1, D2)
     written_by_d2 = work_rows(warehouse_at_d1, parts)
     assert [key for key, _ in written_by_d2] == [D1.isoformat(), D2.isoformat()]
-    killed = cli(warehouse_at_d1, "build", "--as-of", d3.isoformat(), failpoint="publish:before_swap")
-    assert killed.returncode == 137, killed.stderr
-    history_dates = "select distinct as_of_date from customer_features_history order by 1"
-    assert published_rows(warehouse_at_d1, history_dates) == [(D1,), (D2,)]
-    modes = build(warehouse_at_d1, d4).publish_modes
-    assert published_rows(warehouse_at_d1, history_dates) == [(D1,), (D2,), (d3,), (d4,)]
-    assert modes["customer_features_history"] == "appended"
-    assert modes["customer_features"] == "built"
+    killed_publish_hands_its_date_to_the_next_build(warehouse_at_d1, [D1, D2], d3, d4)
     assert work_rows(warehouse_at_d1, parts)[:2] == written_by_d2  # never rewritten
     kinds = dict(
         work_rows(
