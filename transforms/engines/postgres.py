@@ -40,7 +40,8 @@ import pyarrow.csv as pa_csv
 from psycopg import errors as pg_errors
 from sqlglot import exp
 
-from transforms.engines import postgres_history as history
+import transforms.engines.postgres_history as history
+import transforms.engines.postgres_staged_rows as staged_rows
 from transforms.engines.base import Rows, Session, Warehouse
 from transforms.engines.duckdb import scratch_session
 from transforms.engines.postgres_sql import generate, hash_bucket_sql, parse
@@ -50,8 +51,6 @@ from transforms.engines.postgres_types import (
     arrow_type,
     copyable,
     sql_type,
-    sql_type_for_duckdb,
-    sql_type_of_duckdb,
     unique,
 )
 from transforms.errors import SegflowError
@@ -68,7 +67,6 @@ MISSING_RELATION_ERRORS: tuple[type[BaseException], ...] = (pg_errors.UndefinedT
 LOCK_TIMEOUT_MS = 200
 PUBLISH_RETRY_SECONDS = float(os.environ.get("SEGFLOW_PUBLISH_RETRY_SECONDS", "900"))
 COPY_BATCH_ROWS = 200_000
-COPY_CHUNK_BYTES = 4 << 20
 
 
 # A publish moves the work tables (schema pub) into the published schema instead of copying them,
@@ -139,36 +137,7 @@ class PostgresSession(Session):
         (postgres_history.py): each key's rows are written once and never copied again."""
         if self.published_schema or not relation.startswith("pub."):
             return super().replace_keyed_rows(relation, key, select, run_key, expire)
-        table = relation.split(".", 1)[1]
-        history.ensure_listing(self.con)
-        if not history.is_listed(self.con, table) and self.table_exists("pub", table):
-            self._history_from_table(table, key)  # kept whole by an older segflow
-        part = history.write_part(self.execute, select)
-        keys = history.keys_of(self.con, part, key)
-        run_value = self.scalar(f"select cast({run_key} as varchar)") if run_key else None
-        if run_value is not None and keys <= {run_value}:
-            written = {run_value: part}
-        elif run_value is None and len(keys) == 1:
-            written = {keys.pop(): part}
-        else:
-            written = history.split_part(self.con, part, key, keys | ({run_value} if run_value else set()))
-        with self.transaction():
-            expired = expire(history.list_parts(self.con, table, written))
-            history.unlist(self.con, table, expired)
-            history.create_view(self.con, relation, history.view_sql(self.con, table))
-        history.drop_unlisted(self.con)
-        return expired
-
-    def _history_from_table(self, table: str, key: str) -> None:
-        """A history table kept whole (or the view of its published copy) split into parts, once."""
-        part = history.write_part(self.execute, f"select * from pub.{table}")
-        keys = history.keys_of(self.con, part, key)
-        written = {keys.pop(): part} if len(keys) == 1 else history.split_part(self.con, part, key, keys)
-        with self.transaction():
-            history.list_parts(self.con, table, written)
-            kind = "view" if self.relation_kind("pub", table) == "VIEW" else "table"
-            self.con.execute(f"drop {kind} pub.{table}")
-            history.create_view(self.con, f"pub.{table}", history.view_sql(self.con, table))
+        return history.replace_keys(self, relation.split(".", 1)[1], key, select, run_key, expire)
 
     def _reads_published(self, table: exp.Expression) -> bool:
         """Whether a work table (schema pub) is still the view of its published table a publish left."""
@@ -446,66 +415,17 @@ class PostgresWarehouse(Warehouse):
         return scratch_session(self.settings, self.files_dir / ".duckdb_tmp")
 
     def hand_over(self, staging: Session, work: Session, tables: dict[str, str]) -> None:
-        """Each query's rows from the DuckDB staging session into a temp table of the work session."""
-        for table, sql in tables.items():
-            relation = staging.con.sql(sql)
-            columns = ", ".join(
-                f'"{name}" {sql_type_of_duckdb(str(column_type))}'
-                for name, column_type in zip(relation.columns, relation.types, strict=True)
-            )
-            work.con.execute(f"drop table if exists {table}")
-            work.con.execute(f"create temp table {table} ({columns})")
-            self._copy_from_staging(staging, work, table, sql)
-            work.con.execute(f"analyze {table}")
-            staging.execute(f"drop table if exists {table}")
+        staged_rows.hand_over(self.files_dir / ".duckdb_tmp", staging, work, tables)
 
     def append_rows(
         self, staging: Session, work: Session, relation: str, columns: list[str], sql: str
     ) -> None:
-        self._copy_from_staging(staging, work, f"{relation} ({', '.join(columns)})", sql)
-
-    def _copy_from_staging(self, staging: Session, work: Session, target: str, sql: str) -> None:
-        """A DuckDB query's rows into `target` with COPY: DuckDB writes them as CSV into a scratch
-        file that COPY reads (several times faster than Arrow's CSV writer through Python)."""
-        path = self._scratch_file("staged", "csv")
-        try:
-            staging.execute(f"copy ({sql}) to '{path}' (format csv, header false)")
-            with (
-                open(path, "rb") as rows,
-                work.con.cursor().copy(f"copy {target} from stdin with (format csv)") as copy,
-            ):
-                while chunk := rows.read(COPY_CHUNK_BYTES):
-                    copy.write(chunk)
-        finally:
-            path.unlink(missing_ok=True)
+        staged_rows.copy_in(
+            self.files_dir / ".duckdb_tmp", staging, work, f"{relation} ({', '.join(columns)})", sql
+        )
 
     def take_back(self, work: Session, staging: Session, tables: list[str]) -> None:
-        """Temp tables of the work session into the DuckDB staging session, as CSV through a scratch
-        file (COPY ... TO STDOUT, read by DuckDB's CSV reader)."""
-        for table in tables:
-            types = {name: sql_type_for_duckdb(pg_type) for name, pg_type in work._column_types(table)}
-            path = self._scratch_file(table, "csv")
-            try:
-                with (
-                    open(path, "wb") as out,
-                    work.con.cursor().copy(f"copy {table} to stdout with (format csv)") as copy,
-                ):
-                    for chunk in copy:
-                        out.write(chunk)
-                columns = ", ".join(
-                    f"{literal(name)}: {literal(sql_type)}" for name, sql_type in types.items()
-                )
-                staging.execute(
-                    f"create or replace temp table {table} as select * from read_csv({literal(str(path))}, "
-                    f"header = false, columns = {{{columns}}}, allow_quoted_nulls = false)"
-                )
-            finally:
-                path.unlink(missing_ok=True)
-
-    def _scratch_file(self, name: str, suffix: str) -> Path:
-        scratch = self.files_dir / ".duckdb_tmp"
-        scratch.mkdir(parents=True, exist_ok=True)
-        return scratch / f"{name}-{os.getpid()}-{time.monotonic_ns()}.{suffix}"
+        staged_rows.take_back(self.files_dir / ".duckdb_tmp", work, staging, tables)
 
     def publish(self, session: Session, tables: list[str] | None = None) -> dict[str, str]:
         con = session.con

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -156,3 +157,48 @@ def drop_unlisted(con: psycopg.Connection) -> None:
                 con.execute(f"drop table {SCHEMA}.{part}")
         except (pg_errors.DependentObjectsStillExist, pg_errors.LockNotAvailable, pg_errors.DeadlockDetected):
             pass
+
+
+def replace_keys(
+    session: Any,
+    table: str,
+    key: str,
+    select: str,
+    run_key: str | None,
+    expire: Callable[[list[str]], list[str]],
+) -> list[str]:
+    """Session.replace_keyed_rows for history table pub.<table> of a PostgreSQL work session: the
+    rows of `select` become the parts of their keys (and of `run_key`, with no rows if it selects
+    none); then the keys `expire` picks are unlisted. Returns the expired keys."""
+    con = session.con
+    ensure_listing(con)
+    if not is_listed(con, table) and session.table_exists("pub", table):
+        _split_table(session, table, key)  # kept whole by an older segflow
+    part = write_part(session.execute, select)
+    keys = keys_of(con, part, key)
+    run_value = session.scalar(f"select cast({run_key} as varchar)") if run_key else None
+    if run_value is not None and keys <= {run_value}:
+        written = {run_value: part}
+    elif run_value is None and len(keys) == 1:
+        written = {keys.pop(): part}
+    else:
+        written = split_part(con, part, key, keys | ({run_value} if run_value else set()))
+    with session.transaction():
+        expired = expire(list_parts(con, table, written))
+        unlist(con, table, expired)
+        create_view(con, f"pub.{table}", view_sql(con, table))
+    drop_unlisted(con)
+    return expired
+
+
+def _split_table(session: Any, table: str, key: str) -> None:
+    """A history table kept whole (or the view of its published copy) split into parts, once."""
+    con = session.con
+    part = write_part(session.execute, f"select * from pub.{table}")
+    keys = keys_of(con, part, key)
+    written = {keys.pop(): part} if len(keys) == 1 else split_part(con, part, key, keys)
+    with session.transaction():
+        list_parts(con, table, written)
+        kind = "view" if session.relation_kind("pub", table) == "VIEW" else "table"
+        con.execute(f"drop {kind} pub.{table}")
+        create_view(con, f"pub.{table}", view_sql(con, table))
