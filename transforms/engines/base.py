@@ -32,6 +32,14 @@ def another_writer(location: str) -> SegflowError:
     )
 
 
+def only_key(keys: set[str], run_value: str | None) -> str | None:
+    """The one key (as text) a history merge's rows hold, so they are stored as written: the run's
+    key when they hold nothing else; None when they hold several and are stored key by key."""
+    if run_value is not None:
+        return run_value if keys <= {run_value} else None
+    return next(iter(keys)) if len(keys) == 1 else None
+
+
 class Rows:
     """A result a session answers itself (describe, a catalog it keeps), DB-API style."""
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 
+from transforms.engines.base import only_key
 from transforms.sql import literal
 
 LISTING_SCHEMA = "segflow_history"
@@ -79,10 +80,9 @@ def replace_keys(
         row[0] for row in con.execute(f"select distinct cast({key} as varchar) from {whole_sql}").fetchall()
     }
     run_value = con.execute(f"select cast({run_key} as varchar)").fetchone()[0] if run_key else None
-    if run_value is not None and keys <= {run_value}:
-        written = {run_value: whole}
-    elif run_value is None and len(keys) == 1:
-        written = {keys.pop(): whole}
+    single = only_key(keys, run_value)
+    if single is not None:
+        written = {single: whole}
     else:
         written = {
             value: _write_file(

@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
+from transforms.engines.base import only_key
 from transforms.sql import literal
 
 SCHEMA = "segflow_history"
@@ -177,10 +178,9 @@ def replace_keys(
     part = write_part(session.execute, select)
     keys = keys_of(con, part, key)
     run_value = session.scalar(f"select cast({run_key} as varchar)") if run_key else None
-    if run_value is not None and keys <= {run_value}:
-        written = {run_value: part}
-    elif run_value is None and len(keys) == 1:
-        written = {keys.pop(): part}
+    single = only_key(keys, run_value)
+    if single is not None:
+        written = {single: part}
     else:
         written = split_part(con, part, key, keys | ({run_value} if run_value else set()))
     with session.transaction():
